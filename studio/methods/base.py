@@ -1,0 +1,166 @@
+"""The contract every method fulfils: images map to named slots and back, and the method knows how to train.
+
+Nothing outside a method's own module needs to know which method is behind the slots: the trainer, the service,
+the evaluation and the GUI only use what is declared here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from studio.data.schema import AttributeSchema
+
+if TYPE_CHECKING:
+    from studio.training.data import TrainingData
+
+Latents = dict[str, Tensor]
+Batch = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """One named part of the latent; ``shape`` excludes the batch axis ((d,) for vectors, (c, h, w) spatial)."""
+
+    name: str
+    shape: tuple[int, ...]
+    attribute: str | None = None
+    label: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(math.prod(self.shape))
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "attribute": self.attribute, "label": self.label}
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method is built for: the data's schema and resolution, and how many training items there are.
+
+    Saved with every checkpoint so the same network can be rebuilt without the data.
+    """
+
+    schema: AttributeSchema
+    resolution: int
+    num_train_items: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": self.schema.to_json(), "resolution": self.resolution,
+                "num_train_items": self.num_train_items, "extra": self.extra}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MethodContext:
+        return cls(AttributeSchema.from_json(data["schema"]), int(data["resolution"]),
+                   int(data.get("num_train_items", 0)), dict(data.get("extra", {})))
+
+
+class StepContext:
+    """Device and mixed-precision plumbing handed to ``training_step``: methods call ``ctx.autocast()`` and
+    ``ctx.step(loss, optimizer)`` and stay free of AMP details."""
+
+    def __init__(self, device: torch.device, amp: bool = False) -> None:
+        self.device = device
+        self.amp = bool(amp and device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16)
+
+    def step(self, loss: Tensor, optimizer: torch.optim.Optimizer, *, retain_graph: bool = False) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward(retain_graph=retain_graph)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
+class Method(nn.Module):
+    """Base class of every method. Subclasses set ``name`` and ``config_class`` and implement the hooks."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    config_class: ClassVar[type]
+    #: True for methods that need attribute labels to train (everything but unsupervised mixing).
+    needs_labels: ClassVar[bool] = True
+
+    def __init__(self, config: Any, context: MethodContext) -> None:
+        super().__init__()
+        self.config = config
+        self.context = context
+
+    # --- the slot interface ------------------------------------------------------------------
+    @property
+    def slots(self) -> list[SlotSpec]:
+        raise NotImplementedError
+
+    def encode(self, images: Tensor) -> Latents:
+        """``images`` (B, 3, H, W) in [-1, 1] -> one tensor (B, *slot.shape) per slot."""
+        raise NotImplementedError
+
+    def decode(self, latents: Latents) -> Tensor:
+        """Slots -> images (B, 3, H, W) in [-1, 1]."""
+        raise NotImplementedError
+
+    def can_encode(self) -> bool:
+        """False while a method cannot yet encode new images (LORD before its amortisation stage)."""
+        return True
+
+    # --- training ------------------------------------------------------------------------------
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
+        """Draw one training batch (tensors already on ``data.device``)."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
+                      ctx: StepContext) -> dict[str, float]:
+        """One optimisation step; returns the scalar losses to log (``loss`` is the headline figure)."""
+        raise NotImplementedError
+
+    def on_train_start(self, data: TrainingData) -> None:
+        """Hook for methods that precompute from the training data (nearest neighbours, class counts)."""
+
+    def sample_grid(self, data: TrainingData, rng: np.random.Generator) -> Tensor:
+        """Images (rows x cols, 3, H, W) in [-1, 1] that show progress; default: inputs over reconstructions."""
+        idx = rng.choice(data.train_indices, size=min(8, len(data.train_indices)), replace=False)
+        x = data.images(idx)
+        with torch.no_grad():
+            y = self.decode(self.encode(x))
+        return torch.cat([x, y.clamp(-1, 1)])
+
+    # --- helpers shared by methods ------------------------------------------------------------
+    def reconstruct(self, images: Tensor) -> Tensor:
+        return self.decode(self.encode(images))
+
+    def iter_slot_params(self) -> Iterator[tuple[str, nn.Parameter]]:
+        yield from self.named_parameters()
+
+
+def split_chunks(z: Tensor, slots: list[SlotSpec]) -> Latents:
+    """Split a flat (B, sum(d)) latent into vector slots, in order."""
+    parts = torch.split(z, [s.size for s in slots], dim=1)
+    return {s.name: p for s, p in zip(slots, parts)}
+
+
+def join_chunks(latents: Latents, slots: list[SlotSpec]) -> Tensor:
+    return torch.cat([latents[s.name].reshape(latents[s.name].shape[0], -1) for s in slots], dim=1)

@@ -1,0 +1,1 @@
+"""Training: the data view a method samples from, the loop, checkpoints and resume."""

@@ -1,0 +1,142 @@
+"""Save and load a whole method (weights, optimisers, RNG, config, slots, schema, data fingerprint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from studio.errors import CheckpointError
+from studio.methods.base import Method, MethodContext
+from studio.methods.config import config_from_json, config_to_json
+from studio.methods.registry import get_method
+from studio.training.checkpoint import (
+    flatten_optimizer,
+    load_tensors,
+    resolve_checkpoint,
+    save_tensors,
+    unflatten_optimizer,
+)
+
+MODEL = "model/"
+OPTIM = "optim/"
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """'auto' takes CUDA, then Apple MPS, then the CPU; an explicit device that is absent is an error."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError("--device cuda was asked for, but no CUDA GPU is visible; use --device auto or cpu")
+    return torch.device(requested)
+
+
+def build_method(name: str, config: Any, context: MethodContext) -> Method:
+    return get_method(name)(config, context)
+
+
+def save_checkpoint(path: str | Path, method: Method, *, step: int, meta: dict[str, Any],
+                    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+                    rng: np.random.Generator | None = None, half: bool = False) -> Path:
+    """Write a checkpoint atomically. ``half`` stores float weights as fp16 (small shipped models)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in method.state_dict().items():
+        tensors[MODEL + k] = v.half() if half and v.is_floating_point() else v
+    optim_info: dict[str, Any] = {}
+    for name, opt in (optimizers or {}).items():
+        t, info = flatten_optimizer(OPTIM + name, opt.state_dict())
+        tensors.update(t)
+        optim_info[name] = info
+    tensors["rng/torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng/cuda"] = torch.cuda.get_rng_state()
+    full_meta = {
+        **meta,
+        "method": method.name,
+        "config": config_to_json(method.config),
+        "context": method.context.to_json(),
+        "slots": [s.to_json() for s in method.slots],
+        "step": int(step),
+        "optimizers": optim_info,
+        "numpy_rng": rng.bit_generator.state if rng is not None else None,
+        "half": half,
+    }
+    path = Path(path)
+    save_tensors(path, tensors, full_meta)
+    return path.with_suffix(".safetensors")
+
+
+@dataclass
+class LoadedModel:
+    """A method rebuilt from a checkpoint, in eval mode on ``device``, with everything its sidecar said."""
+
+    method: Method
+    meta: dict[str, Any]
+    path: Path
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def step(self) -> int:
+        return int(self.meta.get("step", 0))
+
+    @property
+    def dataset_spec(self) -> str:
+        return str(self.meta.get("dataset", {}).get("spec", ""))
+
+    @property
+    def dataset_fingerprint(self) -> str:
+        return str(self.meta.get("dataset", {}).get("fingerprint", ""))
+
+    @property
+    def split(self) -> dict[str, Any]:
+        return dict(self.meta.get("split", {"test_fraction": 0.25, "seed": 0}))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.method.parameters()).device
+
+    def restore_training_state(self, optimizers: dict[str, torch.optim.Optimizer]) -> np.random.Generator | None:
+        """Put optimiser and RNG state back, for an exact resume; returns the numpy generator."""
+        for name, opt in optimizers.items():
+            info = self.meta.get("optimizers", {}).get(name)
+            if info is None:
+                raise CheckpointError(f"{self.path}: no state for optimiser {name!r}; cannot resume exactly")
+            opt.load_state_dict(unflatten_optimizer(OPTIM + name, self.tensors, info))
+        torch.set_rng_state(self.tensors["rng/torch"])
+        if "rng/cuda" in self.tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(self.tensors["rng/cuda"])
+        state = self.meta.get("numpy_rng")
+        if state is None:
+            return None
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+        return rng
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the method a checkpoint describes; errors name the file and what is wrong with it."""
+    resolved = resolve_checkpoint(path)
+    tensors, meta = load_tensors(resolved)
+    try:
+        cls = get_method(meta["method"])
+        config = config_from_json(cls.config_class, meta.get("config", {}))
+        context = MethodContext.from_json(meta["context"])
+    except KeyError as e:
+        raise CheckpointError(f"{resolved.with_suffix('.json')}: missing or unknown field {e}") from None
+    method = cls(config, context)
+    state = {k[len(MODEL):]: v.float() if v.is_floating_point() else v
+             for k, v in tensors.items() if k.startswith(MODEL)}
+    missing, unexpected = method.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{resolved}: weights do not fit the {cls.name} network "
+                              f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+    dev = torch.device(device) if not isinstance(device, str) or device != "auto" else pick_device("auto")
+    method.to(dev).eval()
+    return LoadedModel(method, meta, resolved, tensors)
