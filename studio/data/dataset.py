@@ -12,6 +12,25 @@ import numpy as np
 from studio.data.schema import AttributeSchema
 
 
+def row_keys(codes: np.ndarray, radices: Sequence[int] | np.ndarray | None = None) -> np.ndarray | None:
+    """One int64 per row that is equal exactly when the rows are equal (mixed-radix packing), so whole-row
+    comparisons become fast 1-D sorts and searches; None when the radices' product does not fit in 63 bits."""
+    codes = np.asarray(codes)
+    if radices is None:
+        radices = codes.max(axis=0, initial=0).astype(np.int64) + 1 if len(codes) else np.ones(codes.shape[1])
+    radices = [max(1, int(r)) for r in radices]
+    total = 1
+    for r in radices:
+        total *= r
+    if total >= 2**63:
+        return None
+    keys = np.zeros(len(codes), dtype=np.int64)
+    for j, r in enumerate(radices):
+        keys *= r
+        keys += codes[:, j]
+    return keys
+
+
 class AttributedDataset:
     """A sequence of RGB images with an ``(n, m)`` integer code table over ``schema``.
 
@@ -32,7 +51,9 @@ class AttributedDataset:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_lock = Lock()
         self._dense: np.ndarray | None = None
-        self._row_index: dict[bytes, int] | None = None
+        self._row_index: dict[bytes, int] | tuple[np.ndarray, np.ndarray] | None = None
+        self._row_cards = np.zeros(0, dtype=np.int64)
+        self._row_strides = np.zeros(0, dtype=np.int64)
 
     # --- what subclasses provide -------------------------------------------------------------
     def _render(self, index: int) -> np.ndarray:
@@ -112,14 +133,36 @@ class AttributedDataset:
         return self.schema.decode_row(self.codes[int(index)])
 
     def index_of(self, row: Sequence[int]) -> int | None:
-        """The first item whose codes equal ``row`` (hash lookup, built once)."""
+        """The first item whose codes equal ``row``: binary search over packed row keys (16 bytes per item, built
+        once), or a dict of rows when the vocabularies are too large to pack into 64 bits."""
         if self._row_index is None:
+            self._row_index = self._build_row_index()
+        row = np.asarray(row, dtype=np.int64).reshape(-1)
+        cards = self._row_cards
+        if len(row) != len(cards) or ((row < 0) | (row >= cards)).any():
+            return None
+        if isinstance(self._row_index, dict):
+            return self._row_index.get(row.astype(np.int32).tobytes())
+        sorted_keys, order = self._row_index
+        key = int(row @ self._row_strides)
+        pos = int(np.searchsorted(sorted_keys, key))
+        if pos < len(sorted_keys) and sorted_keys[pos] == key:
+            return int(order[pos])
+        return None
+
+    def _build_row_index(self) -> dict[bytes, int] | tuple[np.ndarray, np.ndarray]:
+        cards = np.asarray(self.schema.cardinalities, dtype=np.int64)
+        self._row_cards = cards
+        keys = row_keys(self.codes, cards)
+        if keys is None:
             c = np.ascontiguousarray(self.codes, dtype=np.int32)
             index: dict[bytes, int] = {}
             for i in range(len(c) - 1, -1, -1):
                 index[c[i].tobytes()] = i
-            self._row_index = index
-        return self._row_index.get(np.asarray(row, dtype=np.int32).tobytes())
+            return index
+        self._row_strides = np.concatenate([np.cumprod(cards[::-1])[::-1][1:], [1]]).astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
 
     def describe(self) -> str:
         lines = [f"dataset      {self.spec}", f"items        {len(self)}",

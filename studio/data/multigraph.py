@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.data.schema import AttributeSchema
 from studio.errors import StudioError
 
 
@@ -23,22 +24,30 @@ class GroupBatch:
 
 
 class GroupSampler:
-    """Samples centre items and, per attribute, a partner that shares exactly that attribute."""
+    """Samples centre items and, per attribute, a partner that shares exactly that attribute.
 
-    def __init__(self, codes: np.ndarray, items: np.ndarray, tries: int = 24) -> None:
+    A batch first draws ``tries`` random candidates per centre and attribute among the items sharing that value
+    (vectorised; enough for large, dense sets). Where none of them differs in every other attribute, the items
+    sharing the value are searched (all of them, or ``search_limit`` random ones in very large groups): an exact
+    partner is taken if one exists, else the item that differs in the most other attributes, counted as a fallback.
+    """
+
+    def __init__(self, codes: np.ndarray, items: np.ndarray, tries: int = 24, search_limit: int = 4096) -> None:
         self.codes = codes
         self.items = np.asarray(items, dtype=np.int64)
         if len(self.items) < 2:
             raise StudioError("group sampling needs at least two training items")
         self.tries = tries
+        self.search_limit = search_limit
         sub = codes[self.items]
         self.num_attributes = codes.shape[1]
+        index_dtype = np.int32 if len(codes) < 2**31 else np.int64
         self._order: list[np.ndarray] = []
         self._offsets: list[np.ndarray] = []
         for j in range(self.num_attributes):
             order = np.argsort(sub[:, j], kind="stable")
             counts = np.bincount(sub[:, j], minlength=int(codes[:, j].max()) + 1)
-            self._order.append(self.items[order].astype(np.int64))
+            self._order.append(self.items[order].astype(index_dtype))
             self._offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
         self.fallbacks = 0
         self.partners_drawn = 0
@@ -49,26 +58,43 @@ class GroupSampler:
         cc = self.codes[centres].astype(np.int64)  # (b, m)
         partners = np.empty((b, m), dtype=np.int64)
         fallback = np.zeros((b, m), dtype=bool)
+        rows = np.arange(b)
         for j in range(m):
+            order = self._order[j]
             v = cc[:, j]
             start, stop = self._offsets[j][v], self._offsets[j][v + 1]
             count = stop - start
             draws = start[:, None] + (rng.random((b, k)) * count[:, None]).astype(np.int64)
-            cand = self._order[j][draws]  # (b, k)
-            cand_codes = self.codes[cand].astype(np.int64)  # (b, k, m)
-            differs = cand_codes != cc[:, None, :]
-            others = np.delete(differs, j, axis=2).all(axis=2)  # differs in every other attribute
-            ok = others.any(axis=1)
-            first = others.argmax(axis=1)
-            chosen = cand[np.arange(b), first]
-            # Fallback: any item sharing attribute j, preferring one that is not the centre itself.
-            not_self = cand != centres[:, None]
-            alt = cand[np.arange(b), not_self.argmax(axis=1)]
-            partners[:, j] = np.where(ok, chosen, alt)
-            fallback[:, j] = ~ok
+            cand = order[np.minimum(draws, len(order) - 1)].astype(np.int64)  # (b, k)
+            differs = self.codes[cand] != cc[:, None, :]  # (b, k, m)
+            differs[:, :, j] = True
+            exact = differs.all(axis=2) & (cand != centres[:, None])
+            found = exact.any(axis=1) & (count > 0)
+            partners[:, j] = cand[rows, exact.argmax(axis=1)]
+            for r in np.flatnonzero(~found):
+                partners[r, j], is_exact = self._search(int(centres[r]), cc[r], j, int(start[r]), int(stop[r]), rng)
+                fallback[r, j] = not is_exact
         self.fallbacks += int(fallback.sum())
         self.partners_drawn += b * m
         return GroupBatch(np.concatenate([centres[:, None], partners], axis=1), fallback)
+
+    def _search(self, centre: int, centre_codes: np.ndarray, j: int, start: int, stop: int,
+                rng: np.random.Generator) -> tuple[int, bool]:
+        """The partner for attribute ``j`` that differs from the centre in the most other attributes, and
+        whether it differs in all of them (an exact partner)."""
+        block = self._order[j][start:stop]
+        if len(block) > self.search_limit:
+            block = block[rng.integers(0, len(block), size=self.search_limit)]
+        block = block.astype(np.int64)
+        differs = self.codes[block] != centre_codes
+        differs[:, j] = False
+        score = differs.sum(axis=1)
+        score[block == centre] = -1
+        if len(block) == 0 or score.max() < 0:
+            return centre, False  # nothing else shows this value: the centre stands in for itself
+        best = int(score.max())
+        pick = int(block[rng.choice(np.flatnonzero(score == best))])
+        return pick, best == self.num_attributes - 1
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> GroupBatch:
         return self.partners(rng.choice(self.items, size=batch_size), rng)
@@ -79,12 +105,12 @@ class GroupSampler:
 
 
 def cover(codes: np.ndarray, items: np.ndarray, wanted: np.ndarray | list[int],
-          rng: np.random.Generator | None = None) -> dict[int, int]:
+          rng: np.random.Generator | None = None, schema: AttributeSchema | None = None) -> dict[int, int]:
     """COVER(S, x) of paper 000, eq. 1: a small set of ``items`` that together show every wanted value.
 
     Greedy set cover: repeatedly take the item matching the most still-uncovered attributes. Returns
     ``{attribute position: item index}`` (several attributes may share an item). Ties are broken at random when
-    ``rng`` is given, else by the lowest index.
+    ``rng`` is given, else by the lowest index. With ``schema``, errors name the attribute and value.
     """
     wanted = np.asarray(wanted, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
@@ -97,7 +123,12 @@ def cover(codes: np.ndarray, items: np.ndarray, wanted: np.ndarray | list[int],
         best = int(score.max(initial=0))
         if best == 0:
             j = remaining[0]
-            raise StudioError(f"no training item has value #{wanted[j]} of attribute #{j}: it cannot be covered")
+            if schema is not None and 0 <= wanted[j] < schema[j].cardinality:
+                what = f"{schema[j].name}={schema[j].values[wanted[j]]}"
+            else:
+                what = f"value #{wanted[j]} of attribute #{j}"
+            raise StudioError(f"no item in the given set has {what}, so it cannot be covered; pick another value "
+                              "or include items that show it")
         top = np.flatnonzero(score == best)
         pick = int(top[rng.integers(len(top))]) if rng is not None else int(top[0])
         for j, hit in zip(list(remaining), match[pick]):

@@ -1,0 +1,88 @@
+"""GZS-Net training throughput: our batched step against the same math run one call per role and per swap.
+
+The batched step encodes every group image in one encoder call and decodes every swapped latent in one decoder
+call; the reference (``studio.methods._gzs_reference``) makes one call per group role and per swap, as the public
+code does. Both take optimiser steps on the same batches, interleaved step by step so that load from other
+processes hits both alike, and the ratio of their groups per second is printed per resolution. Run:
+``.venv/bin/python benchmarks/train_throughput.py [--resolutions 64 128] [--batch 8] [--steps 6] [--device cpu]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from studio.data.spec import open_dataset
+from studio.data.splits import ZeroShotSplit
+from studio.methods._gzs_reference import unbatched_training_step
+from studio.methods.base import MethodContext, StepContext
+from studio.methods.gzs import GZSConfig, GZSNet
+from studio.training.data import TrainingData
+from studio.training.model_io import pick_device
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(resolution: int, batch: int, steps: int, device: torch.device, config: GZSConfig,
+            preset: str) -> dict[str, float]:
+    dataset = open_dataset(f"fonts:{preset},res={resolution}")
+    data = TrainingData(dataset, ZeroShotSplit.make(dataset.codes), device)
+    context = MethodContext(dataset.schema, resolution, len(data.train_indices))
+    torch.manual_seed(0)
+    model = GZSNet(config, context).to(device)
+    optimizer = model.make_optimizers()["model"]
+    ctx = StepContext(device, amp=False)
+    rng = np.random.default_rng(0)
+    times: dict[str, list[float]] = {"batched": [], "unbatched": []}
+
+    def batched(b):
+        model.training_step(b, {"model": optimizer}, 0, ctx)
+
+    def unbatched(b):
+        unbatched_training_step(model, b, optimizer)
+
+    for step in range(steps + 1):  # the first round warms up both paths and is not counted
+        for name, fn in (("batched", batched), ("unbatched", unbatched)):
+            b = model.sample_batch(data, rng, batch)
+            sync(device)
+            start = time.perf_counter()
+            fn(b)
+            sync(device)
+            if step > 0:
+                times[name].append(time.perf_counter() - start)
+    return {name: batch / statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch", type=int, default=8, help="groups per step")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per path and resolution")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--preset", default="tiny", help="Fonts preset the groups come from")
+    parser.add_argument("--width", type=int, default=GZSConfig.width)
+    parser.add_argument("--hidden", type=int, default=GZSConfig.hidden)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    config = GZSConfig(width=args.width, hidden=args.hidden)
+    print(f"GZS-Net step throughput on {device} ({torch.get_num_threads()} threads), batch of {args.batch} groups, "
+          f"width {config.width}, hidden {config.hidden}, all four loss terms, median of {args.steps} steps")
+    print(f"{'res':>5} {'batched groups/s':>17} {'unbatched groups/s':>19} {'speed-up':>9}")
+    for res in args.resolutions:
+        rates = measure(res, args.batch, args.steps, device, config, args.preset)
+        print(f"{res:>5} {rates['batched']:>17.2f} {rates['unbatched']:>19.2f} "
+              f"{rates['batched'] / rates['unbatched']:>8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""``studio train``: train any method from the command line, with its options generated from its config class.
+
+The chosen ``--method`` decides which option flags exist, so the parser reads ``--method`` first and then adds
+that method's flags (names, defaults, help, choices and bounds all come from the config dataclass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.methods.config import ConfigField, config_fields, parse_value
+from studio.methods.registry import get_method, method_names
+from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
+
+DEFAULT_METHOD = "gzs"
+OPTION_PREFIX = "method_option__"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a method on a dataset",
+        description="Train a disentangling autoencoder. Method options (after the general ones) depend on "
+                    "--method; `studio train --method NAME --help` lists them with their defaults.")
+    parser.__class__ = MethodOptionsParser  # reads --method before parsing the rest (see below)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=method_names(), help="method to train")
+    parser.add_argument("--dataset", required=True, help="dataset spec: fonts:small, fonts:tiny,res=32, a folder")
+    parser.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, logs, samples)")
+    parser.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: the method's)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size: groups for gzs/deae, images otherwise (default: the method's)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                        help="fine-tune: start from these weights (same method and slots)")
+    parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints")
+    parser.add_argument("--sample-every", type=int, default=250, metavar="N", help="steps between sample grids")
+    parser.add_argument("--log-every", type=int, default=25, metavar="N", help="steps between metrics lines")
+    parser.add_argument("--keep-checkpoints", type=int, default=5, metavar="N",
+                        help="numbered checkpoints to keep (checkpoints/last always stays)")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of attribute combinations")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="CPU threads for torch (default: one per core); 1 can be faster while other programs "
+                             "keep the CPU busy")
+    parser.set_defaults(run=run)
+
+
+class MethodOptionsParser(argparse.ArgumentParser):
+    """An argument parser that adds the chosen method's config options before it parses."""
+
+    _options_for: str | None = None
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        self.add_method_options(_peek_method(args))
+        return super().parse_known_args(args, namespace)
+
+    def add_method_options(self, method: str) -> None:
+        if self._options_for is not None or method not in method_names():
+            return
+        cls = get_method(method)
+        taken = set(self._option_string_actions)
+        group = self.add_argument_group(f"{method} options", cls.config_class.__doc__)
+        for f in config_fields(cls.config_class):
+            flag = f"--{f.name.replace('_', '-')}"
+            if flag in taken:
+                flag = f"--{method}-{f.name.replace('_', '-')}"
+            group.add_argument(flag, dest=OPTION_PREFIX + f.name, default=argparse.SUPPRESS, type=_parser_for(f),
+                               metavar=_metavar(f), help=_help(f))
+        self._options_for = method
+
+
+def _peek_method(args: list[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg == "--method" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--method="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_METHOD
+
+
+def _parser_for(f: ConfigField):
+    def parse(text: str) -> Any:
+        try:
+            return parse_value(f, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+
+    parse.__name__ = f.type.__name__
+    return parse
+
+
+def _metavar(f: ConfigField) -> str:
+    if f.choices:
+        return "{" + ",".join(map(str, f.choices)) + "}"
+    return {bool: "BOOL", int: "N", float: "X", tuple: "N,N,..."}.get(f.type, "TEXT")
+
+
+def _help(f: ConfigField) -> str:
+    default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    text = f"{f.help} (default: {default if default != '' else 'none'})"
+    return text.replace("%", "%%")
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    options = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX)}
+    extra: dict[str, Any] = {}
+    if args.steps is not None:
+        extra["steps"] = args.steps
+    if args.batch is not None:
+        extra["batch"] = args.batch
+    defaults = getattr(get_method(args.method), "train_defaults", {})
+    return TrainSettings(
+        method=args.method, dataset=args.dataset, out=args.out, device=args.device, seed=args.seed,
+        resume=args.resume, init_from=args.init_from, checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
+        amp=not args.no_amp, test_fraction=args.test_fraction, method_options=options, **{**defaults, **extra})
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    settings = settings_from_args(args)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    bar: list[tqdm] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if not bar:
+            bar.append(tqdm(total=event.total, initial=event.step - 1, unit="step", dynamic_ncols=True,
+                            smoothing=0.05))
+        bar[0].update(event.step - bar[0].n)
+        bar[0].set_postfix(loss=f"{event.losses.get('loss', float('nan')):.4f}",
+                           eta=f"{event.eta_s / 60:.1f}min", refresh=False)
+
+    def on_log(message: str) -> None:
+        if bar:
+            bar[0].write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+    trainer = Trainer(settings, TrainerCallbacks(on_progress=on_progress, on_log=on_log))
+    try:
+        result = trainer.run()
+    finally:
+        if bar:
+            bar[0].close()
+    if result.stopped:
+        print(f"stopped at step {result.step}; continue with the same command plus --resume", file=sys.stderr)
+        return 130
+    return 0

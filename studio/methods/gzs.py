@@ -1,0 +1,204 @@
+"""GZS-Net (paper 000): an autoencoder whose latent is cut into one chunk per attribute, trained on groups.
+
+A group is a centre image plus, per attribute j, a partner that shares exactly attribute j with it. Swapping the
+shared chunk must not change either decoding, the composite made of every partner's own chunk must decode to the
+centre, and a swap with any other image must survive a second swap back (the cycle, eq. 4).
+
+Every step makes two encoder calls and two decoder calls, whatever the group size: all group images are encoded
+together, and all reconstructions, swaps, composites and first cycle halves are decoded together. The second
+pair of calls is the cycle's re-encode and final decode, which depend on the first. ``_gzs_reference`` holds the
+same math with one call per role and per swap, as the public code runs it, for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext, join_chunks, split_chunks
+from studio.methods.blocks import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder
+from studio.methods.config import option
+
+if TYPE_CHECKING:
+    from studio.training.data import TrainingData
+
+LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle")
+
+
+@dataclass
+class GZSConfig:
+    """GZS-Net hyper-parameters. Defaults are tuned to train Fonts on a laptop CPU in minutes (see help texts
+    for the paper's values)."""
+
+    latent_dim: int = option(100, "latent size, split evenly across the attributes (paper: 100)", low=1)
+    latent_sizes: tuple[int, ...] = option((), "per-attribute chunk sizes in schema order, e.g. 20,20,20,20,20; "
+                                           "empty: split --latent-dim evenly")
+    width: int = option(32, "channels after the conv stem; the deepest convs use 4x (narrower is faster)", low=4)
+    hidden: int = option(512, "units of the hidden fully connected layer (public code: 4096)", low=8)
+    residual_blocks: int = option(3, "residual blocks in the encoder and in the decoder (paper: 3)", low=0, high=16)
+    norm: str = option("instance", "normalisation in the conv layers (public code: instance)", choices=NORMS)
+    kernel: int = option(7, "kernel size of the stem and output convolutions (public code: 7)", choices=(3, 5, 7))
+    upsample: str = option("deconv", "decoder upsampling: transposed conv (paper) or resize + conv",
+                           choices=UPSAMPLES)
+    lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)", low=0.0)
+    beta1: float = option(0.9, "Adam beta1 (paper: 0.9)", low=0.0, high=1.0)
+    beta2: float = option(0.999, "Adam beta2 (paper: 0.999)", low=0.0, high=1.0)
+    weight_reconstruction: float = option(1.0, "weight of the L1 reconstruction of every group image", low=0.0)
+    weight_swap: float = option(1.0, "weight of the one-overlap swap: swapping the shared chunk either way must "
+                                "reconstruct both originals", low=0.0)
+    weight_composite: float = option(1.0, "weight of the composite that takes each chunk from its partner and must "
+                                     "reconstruct the centre", low=0.0)
+    weight_cycle: float = option(1.0, "weight of the cycle swap (paper eq. 4); 0 turns it off, as the public code "
+                                 "does", low=0.0)
+
+
+def chunk_sizes(config: GZSConfig, num_attributes: int) -> list[int]:
+    """Chunk size per attribute: the explicit list, or ``latent_dim`` split as evenly as possible."""
+    if config.latent_sizes:
+        sizes = [int(s) for s in config.latent_sizes]
+        if len(sizes) != num_attributes or min(sizes) < 1:
+            raise ValueError(f"latent_sizes needs {num_attributes} positive sizes (one per attribute), "
+                             f"got {list(config.latent_sizes)}")
+        return sizes
+    if config.latent_dim < num_attributes:
+        raise ValueError(f"latent_dim {config.latent_dim} is smaller than the {num_attributes} attributes")
+    base, extra = divmod(config.latent_dim, num_attributes)
+    return [base + (1 if j < extra else 0) for j in range(num_attributes)]
+
+
+class GZSNet(Method):
+    """Group-supervised zero-shot synthesis network: one latent chunk per labelled attribute."""
+
+    name = "gzs"
+    title = "GZS-Net"
+    config_class = GZSConfig
+
+    def __init__(self, config: GZSConfig, context: MethodContext) -> None:
+        super().__init__(config, context)
+        attributes = context.schema.names
+        sizes = chunk_sizes(config, len(attributes))
+        self._slots = [SlotSpec(name=a, shape=(d,), attribute=a) for a, d in zip(attributes, sizes)]
+        self.latent_dim = sum(sizes)
+        arch = {"width": config.width, "hidden": config.hidden, "residual_blocks": config.residual_blocks,
+                "norm": config.norm, "kernel": config.kernel}
+        self.encoder = ConvEncoder(context.resolution, self.latent_dim, **arch)
+        self.decoder = ConvDecoder(context.resolution, self.latent_dim, upsample=config.upsample, **arch)
+        mask = torch.zeros(len(sizes), self.latent_dim, dtype=torch.bool)
+        start = 0
+        for j, d in enumerate(sizes):
+            mask[j, start:start + d] = True
+            start += d
+        # Row j marks the dimensions of attribute j's chunk; not saved (it follows from the config).
+        self.register_buffer("chunk_mask", mask, persistent=False)
+
+    # --- slots -----------------------------------------------------------------------------------
+    @property
+    def slots(self) -> list[SlotSpec]:
+        return list(self._slots)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self._slots)
+
+    def encode(self, images: Tensor) -> Latents:
+        return split_chunks(self.encoder(images), self._slots)
+
+    def decode(self, latents: Latents) -> Tensor:
+        return self.decoder(join_chunks(latents, self._slots))
+
+    # --- training --------------------------------------------------------------------------------
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"model": torch.optim.Adam(self.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
+
+    def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
+        """``batch_size`` groups: centre, one partner per attribute, and one random item for the cycle swap.
+
+        Every random choice of the step is drawn here, from ``rng``, so the batched step and the one-call-per-role
+        reference compute the same thing from the same batch, and a resumed run draws the same batches.
+        """
+        groups = data.group_sampler.sample(batch_size, rng).groups
+        others = rng.choice(data.train_indices, size=batch_size)
+        items = np.concatenate([groups, others[:, None]], axis=1)  # (B, m + 2)
+        cycle_attribute = rng.integers(self.num_attributes, size=batch_size)
+        return {"items": torch.from_numpy(items),
+                "images": data.images(items.reshape(-1)),
+                "cycle_attribute": torch.from_numpy(cycle_attribute).to(data.device)}
+
+    def compute_losses(self, batch: Batch) -> dict[str, Tensor]:
+        """The four loss terms (each a mean L1 over its images) and their weighted sum ``loss``."""
+        c = self.config
+        images = batch["images"]
+        b, m, d = batch["items"].shape[0], self.num_attributes, self.latent_dim
+        x = images.view(b, m + 2, *images.shape[1:])
+        z = self.encoder(images).view(b, m + 2, d)
+        centre, partners, other = z[:, 0], z[:, 1:m + 1], z[:, m + 1]
+        mask = self.chunk_mask  # (m, d)
+
+        # One decoder call for every latent whose target is known without a second encoding.
+        parts: dict[str, tuple[Tensor, Tensor]] = {}
+        if c.weight_reconstruction > 0:
+            parts["reconstruction"] = (z[:, :m + 1].reshape(-1, d), x[:, :m + 1].reshape(-1, *x.shape[2:]))
+        if c.weight_swap > 0:
+            spread = centre[:, None].expand(b, m, d)
+            to_centre = torch.where(mask, partners, spread)  # centre wearing partner j's copy of chunk j
+            to_partner = torch.where(mask, spread, partners)  # partner j wearing the centre's chunk j
+            targets = torch.cat([x[:, :1].expand(b, m, *x.shape[2:]), x[:, 1:m + 1]], dim=1)
+            parts["swap"] = (torch.cat([to_centre, to_partner], dim=1).reshape(-1, d),
+                             targets.reshape(-1, *x.shape[2:]))
+        if c.weight_composite > 0:
+            parts["composite"] = ((partners * mask).sum(dim=1), x[:, 0])
+        cycle_mask = mask[batch["cycle_attribute"]]  # (B, d)
+        if c.weight_cycle > 0:
+            first = torch.cat([torch.where(cycle_mask, other, centre), torch.where(cycle_mask, centre, other)])
+            parts["cycle_first"] = (first, first.new_zeros(0))
+        names = list(parts)
+        decoded = self.decoder(torch.cat([parts[n][0] for n in names])).float()
+        outputs = dict(zip(names, torch.split(decoded, [parts[n][0].shape[0] for n in names])))
+
+        losses: dict[str, Tensor] = {}
+        for term in ("reconstruction", "swap", "composite"):
+            if term in outputs:
+                losses[term] = F.l1_loss(outputs[term], parts[term][1])
+        if "cycle_first" in outputs:
+            za, zb = self.encoder(outputs["cycle_first"].to(images.dtype)).chunk(2)
+            back = torch.cat([torch.where(cycle_mask, zb, za), torch.where(cycle_mask, za, zb)])
+            losses["cycle"] = F.l1_loss(self.decoder(back).float(), torch.cat([x[:, 0], x[:, m + 1]]))
+        weights = {"reconstruction": c.weight_reconstruction, "swap": c.weight_swap,
+                   "composite": c.weight_composite, "cycle": c.weight_cycle}
+        total = sum(weights[k] * v for k, v in losses.items())
+        return {"loss": total if isinstance(total, Tensor) else images.new_zeros(()), **losses}
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
+                      ctx: StepContext) -> dict[str, float]:
+        with ctx.autocast():
+            losses = self.compute_losses(batch)
+        ctx.step(losses["loss"], optimizers["model"])
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    # --- progress pictures -----------------------------------------------------------------------
+    def sample_grid(self, data: TrainingData, rng: np.random.Generator) -> Tensor:
+        """Rows of: centre, its partners, reconstruction, composite (every chunk from its partner), a donor, and
+        the centre with each of the donor's chunks swapped in; shape (rows, cols, 3, H, W)."""
+        rows = 4
+        groups = data.group_sampler.sample(rows, rng).groups
+        donors = rng.choice(data.train_indices, size=rows)
+        m, d = self.num_attributes, self.latent_dim
+        x = data.images(np.concatenate([groups, donors[:, None]], axis=1).reshape(-1))
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            z = self.encoder(x).view(rows, m + 2, d)
+            centre, partners, donor = z[:, 0], z[:, 1:m + 1], z[:, m + 1]
+            composite = (partners * self.chunk_mask).sum(dim=1)
+            swapped = torch.where(self.chunk_mask, donor[:, None], centre[:, None])  # (rows, m, d)
+            latents = torch.cat([centre[:, None], composite[:, None], swapped], dim=1)
+            y = self.decoder(latents.reshape(-1, d)).float().clamp(-1, 1).view(rows, m + 2, *x.shape[1:])
+        self.train(was_training)
+        x = x.view(rows, m + 2, *x.shape[1:])
+        return torch.cat([x[:, :m + 1], y[:, :2], x[:, m + 1:], y[:, 2:]], dim=1)

@@ -1,0 +1,252 @@
+"""LORD (paper 001): class/content disentanglement by latent optimisation, then amortisation into encoders.
+
+Stage 1 (section 3.1) learns one embedding per class and one per *training image* together with an AdaIN
+generator; the content embeddings get Gaussian noise and an L2 activation decay, so class information is cheaper
+to keep in the shared class code than in the noisy content code. Stage 2 (section 3.2) trains feed-forward class
+and content encoders to reproduce the stage-1 codes while the generator is fine-tuned, so new images encode.
+
+One training run does both stages: the phase follows from the step (``step < stage1_steps`` is stage 1), so a run
+resumes across the boundary without any extra state. Before stage 2 has trained, ``can_encode()`` is False.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from studio.errors import StudioError
+from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext
+from studio.methods.blocks import ConvEncoder
+from studio.methods.config import option
+from studio.methods.perceptual import LOSS_KINDS, make_reconstruction_loss, resolve_loss_kind
+
+if TYPE_CHECKING:
+    from studio.training.data import TrainingData
+
+CLASS_SLOT = "class"
+CONTENT_SLOT = "content"
+
+
+@dataclass
+class LordConfig:
+    class_attribute: str = option("", "attribute whose values are the classes (empty: the dataset's first)")
+    class_dim: int = option(256, "size of the class code (paper: 256)", low=1)
+    content_dim: int = option(128, "size of the content code (paper: 128)", low=1)
+    width: int = option(32, "channel width of the generator and encoders (the widest layer has 4x this)", low=4)
+    hidden: int = option(256, "width of the fully connected layers", low=8)
+    stage1_steps: int = option(6000, "latent optimisation steps (stage 1); later steps train the encoders", low=0)
+    stage2_steps: int = option(3000, "amortisation steps (stage 2); a run of stage1+stage2 steps does both", low=0)
+    content_noise: float = option(1.0, "std of the Gaussian noise added to content codes in stage 1 (paper: 1)",
+                                  low=0.0)
+    content_decay: float = option(1e-3, "L2 activation decay on content codes (paper: 1e-3)", low=0.0)
+    lr: float = option(3e-4, "Adam learning rate of the generator and encoders (official code: 3e-4)", low=0.0)
+    latent_lr_factor: float = option(10.0, "latent codes learn this many times faster than the generator", low=0.0)
+    class_weight: float = option(10.0, "stage 2: weight of ||E_y(x) - e_y||^2 (paper eq. 8, alpha_1)", low=0.0)
+    content_weight: float = option(10.0, "stage 2: weight of ||E_c(x) - c||^2 (paper eq. 8, alpha_2)", low=0.0)
+    recon_loss: str = option("auto", "reconstruction loss: vgg perceptual (only with cached torchvision VGG "
+                             "weights), pixel (L1 + SSIM), or auto", choices=LOSS_KINDS)
+    ssim_weight: float = option(1.0, "weight of (1 - SSIM) in the pixel loss", low=0.0)
+
+
+def _scalars(**values: Tensor | float) -> dict[str, float]:
+    return {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in values.items()}
+
+
+class AdaIN(nn.Module):
+    """Instance normalisation whose scale and shift come from the class code."""
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        x = F.instance_norm(x)
+        return x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+
+class AdaINGenerator(nn.Module):
+    """Paper 001, A.1: content -> 3 FC layers -> 4x4 map, then [upsample x2, conv3x3, LeakyReLU, AdaIN] per
+    doubling up to the resolution, conv5x5, conv7x7; AdaIN parameters come from the class code. tanh replaces
+    the paper's sigmoid because our images live in [-1, 1]."""
+
+    def __init__(self, class_dim: int, content_dim: int, resolution: int, width: int, hidden: int) -> None:
+        super().__init__()
+        ups = round(math.log2(resolution / 4))
+        if 4 * 2**ups != resolution or ups < 1:
+            raise StudioError(f"LORD's generator needs a power-of-two resolution of at least 8 px, got {resolution}")
+        chans = [max(width, (4 * width) >> i) for i in range(ups + 1)]
+        self.start = chans[0]
+        self.content_fc = nn.Sequential(
+            nn.Linear(content_dim, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 16 * chans[0]), nn.LeakyReLU(0.2),
+        )
+        self.convs = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], 3, padding=1) for i in range(ups))
+        self.adain = AdaIN()
+        self.adain_sizes = chans[1:]
+        self.modulation = nn.Sequential(nn.Linear(class_dim, hidden), nn.LeakyReLU(0.2),
+                                        nn.Linear(hidden, 2 * sum(self.adain_sizes)))
+        self.head = nn.Sequential(nn.Conv2d(chans[-1], chans[-1], 5, padding=2), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(chans[-1], 3, 7, padding=3), nn.Tanh())
+
+    def forward(self, class_code: Tensor, content_code: Tensor) -> Tensor:
+        h = self.content_fc(content_code).view(-1, self.start, 4, 4)
+        params = torch.split(self.modulation(class_code), [2 * c for c in self.adain_sizes], dim=1)
+        for conv, p in zip(self.convs, params):
+            h = F.leaky_relu(conv(F.interpolate(h, scale_factor=2.0, mode="nearest")), 0.2)
+            gamma, beta = p.chunk(2, dim=1)
+            h = self.adain(h, gamma, beta)
+        return self.head(h)
+
+
+class Lord(Method):
+    """Slots ``class`` (one learned code per class) and ``content`` (everything else about the image)."""
+
+    name = "lord"
+    title = "LORD (class / content)"
+    config_class = LordConfig
+    #: ``studio train`` defaults: both stages at their default lengths, and a batch in the paper's range.
+    train_defaults = {"steps": 9000, "batch": 64}
+
+    def __init__(self, config: LordConfig, context: MethodContext) -> None:
+        schema = context.schema
+        if len(schema) == 0:
+            raise StudioError("LORD needs a class label: the dataset has no attribute columns; add one (for a "
+                              "folder, a column in attributes.csv)")
+        attribute = config.class_attribute or schema.names[0]
+        if attribute not in schema.names:
+            raise StudioError(f"--class-attribute {attribute!r} is not an attribute of this dataset; choose one "
+                              f"of {', '.join(schema.names)}")
+        # The resolved attribute and loss go back into the config so the checkpoint records what was used.
+        config = dataclasses.replace(config, class_attribute=attribute,
+                                     recon_loss=resolve_loss_kind(config.recon_loss))
+        super().__init__(config, context)
+        self.class_position = schema.position(attribute)
+        num_classes = schema[attribute].cardinality
+        self.class_codes = nn.Embedding(num_classes, config.class_dim)
+        self.content_codes = nn.Embedding(max(1, context.num_train_items), config.content_dim)
+        nn.init.uniform_(self.class_codes.weight, -0.05, 0.05)
+        nn.init.uniform_(self.content_codes.weight, -0.05, 0.05)
+        res = context.resolution
+        self.generator = AdaINGenerator(config.class_dim, config.content_dim, res, config.width, config.hidden)
+        # Stage-2 encoders: the shared conv encoder (conv stem, three stride-2 convs, two FC layers).
+        encoder = {"width": config.width, "hidden": config.hidden, "residual_blocks": 0, "kernel": 3}
+        self.class_encoder = ConvEncoder(res, config.class_dim, **encoder)
+        self.content_encoder = ConvEncoder(res, config.content_dim, **encoder)
+        self.register_buffer("amortised_steps", torch.zeros((), dtype=torch.long))
+        self._loss: list[nn.Module] = []  # kept out of the state dict: VGG weights are not part of the model
+
+    # --- slots -----------------------------------------------------------------------------------
+    @property
+    def slots(self) -> list[SlotSpec]:
+        return [SlotSpec(CLASS_SLOT, (self.config.class_dim,), self.config.class_attribute, "class"),
+                SlotSpec(CONTENT_SLOT, (self.config.content_dim,), None, "content")]
+
+    def can_encode(self) -> bool:
+        return int(self.amortised_steps) > 0
+
+    def encode(self, images: Tensor) -> Latents:
+        if not self.can_encode():
+            raise StudioError("this LORD model has not reached its amortisation stage (stage 2), so it cannot "
+                              "encode images yet; train past --stage1-steps")
+        return {CLASS_SLOT: self.class_encoder(images), CONTENT_SLOT: self.content_encoder(images)}
+
+    def decode(self, latents: Latents) -> Tensor:
+        return self.generator(latents[CLASS_SLOT], latents[CONTENT_SLOT])
+
+    def stage_of(self, step: int) -> int:
+        return 1 if step < self.config.stage1_steps else 2
+
+    def planned_steps(self) -> int:
+        """Steps that run both stages in full."""
+        return self.config.stage1_steps + self.config.stage2_steps
+
+    def stage1_codes(self, positions: Tensor, classes: Tensor) -> Latents:
+        """The latent-optimised codes of training items (by position in the training list) and their classes."""
+        return {CLASS_SLOT: self.class_codes(classes), CONTENT_SLOT: self.content_codes(positions)}
+
+    # --- training --------------------------------------------------------------------------------
+    def reconstruction_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        if not self._loss:
+            self._loss.append(make_reconstruction_loss(self.config.recon_loss, self.config.ssim_weight))
+        loss = self._loss[0]
+        if next(iter(loss.buffers()), output).device != output.device:
+            loss.to(output.device)
+        return loss(output, target)
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        latent = torch.optim.Adam([
+            {"params": self.generator.parameters(), "lr": c.lr},
+            {"params": [self.class_codes.weight, self.content_codes.weight], "lr": c.lr * c.latent_lr_factor},
+        ])
+        amortise = torch.optim.Adam([
+            {"params": [*self.class_encoder.parameters(), *self.content_encoder.parameters()], "lr": c.lr},
+            {"params": self.generator.parameters(), "lr": c.lr},
+        ])
+        return {"latent": latent, "amortise": amortise}
+
+    def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
+        if data.dataset.schema.names != self.context.schema.names:
+            raise StudioError("the dataset's attributes differ from the ones this LORD model was built for")
+        idx = rng.choice(data.train_indices, size=min(batch_size, len(data.train_indices)), replace=False)
+        positions = torch.as_tensor(data.train_position(idx), dtype=torch.long, device=data.device)
+        return {"images": data.images(idx), "positions": positions,
+                "classes": data.codes(idx)[:, self.class_position].long()}
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
+                      ctx: StepContext) -> dict[str, float]:
+        if self.stage_of(step) == 1:
+            return self._latent_step(batch, optimizers["latent"], ctx)
+        return self._amortise_step(batch, optimizers["amortise"], ctx)
+
+    def _latent_step(self, batch: Batch, optimizer: torch.optim.Optimizer, ctx: StepContext) -> dict[str, float]:
+        """Paper 001 eq. 6: reconstruct from (class code, noisy content code) + lambda ||c||^2."""
+        c = self.config
+        codes = self.stage1_codes(batch["positions"], batch["classes"])
+        content = codes[CONTENT_SLOT]
+        with ctx.autocast():
+            noisy = content + c.content_noise * torch.randn_like(content) if c.content_noise > 0 else content
+            output = self.generator(codes[CLASS_SLOT], noisy)
+        recon = self.reconstruction_loss(output.float(), batch["images"])
+        decay = content.pow(2).sum(dim=1).mean()
+        loss = recon + c.content_decay * decay
+        ctx.step(loss, optimizer)
+        return _scalars(loss=loss, recon=recon, content_decay=decay, stage=1.0)
+
+    def _amortise_step(self, batch: Batch, optimizer: torch.optim.Optimizer, ctx: StepContext) -> dict[str, float]:
+        """Paper 001 eq. 8: encoders regress the stage-1 codes while the generator keeps reconstructing."""
+        c = self.config
+        with torch.no_grad():
+            target = self.stage1_codes(batch["positions"], batch["classes"])
+        images = batch["images"]
+        with ctx.autocast():
+            class_code = self.class_encoder(images)
+            content_code = self.content_encoder(images)
+            output = self.generator(class_code, content_code)
+        recon = self.reconstruction_loss(output.float(), images)
+        class_err = (class_code.float() - target[CLASS_SLOT]).pow(2).mean()
+        content_err = (content_code.float() - target[CONTENT_SLOT]).pow(2).mean()
+        loss = recon + c.class_weight * class_err + c.content_weight * content_err
+        ctx.step(loss, optimizer)
+        self.amortised_steps += 1
+        return _scalars(loss=loss, recon=recon, class_code_err=class_err, content_code_err=content_err, stage=2.0)
+
+    def sample_grid(self, data: TrainingData, rng: np.random.Generator) -> Tensor:
+        """Inputs, reconstructions, and class transfer (class of the next column, content of this one); from
+        the stage-1 codes until the encoders have trained."""
+        idx = rng.choice(data.train_indices, size=min(8, len(data.train_indices)), replace=False)
+        x = data.images(idx)
+        with torch.no_grad():
+            if self.can_encode():
+                codes = self.encode(x)
+            else:
+                positions = torch.as_tensor(data.train_position(idx), dtype=torch.long, device=x.device)
+                codes = self.stage1_codes(positions, data.codes(idx)[:, self.class_position].long())
+            recon = self.decode(codes)
+            shifted = {CLASS_SLOT: codes[CLASS_SLOT].roll(1, dims=0), CONTENT_SLOT: codes[CONTENT_SLOT]}
+            transfer = self.decode(shifted)
+        return torch.cat([x, recon.clamp(-1, 1), transfer.clamp(-1, 1)])

@@ -1,0 +1,803 @@
+"""The model service: one loaded checkpoint and one open dataset, turned into pixels for the UI, the CLI and tests.
+
+Plain Python, no Qt. Every torch call runs on the single inference worker thread the service owns; results are
+numpy only (uint8 images, float32 latents). Long work (projections, direction fits, encoding many items) is cut
+into short worker jobs, so a slider's compose waits behind at most one of them. Events are psygnal signals fired
+from worker threads; Qt code hops to the GUI thread before touching widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from psygnal import Signal, SignalGroup
+
+from studio.data.dataset import AttributedDataset
+from studio.data.schema import AttributeSchema
+from studio.data.splits import ZeroShotSplit
+from studio.errors import CheckpointError, DatasetError, StudioError
+from studio.methods.base import SlotSpec
+from studio.service.composition import (
+    Composition,
+    DirectionStep,
+    FileSource,
+    ItemSource,
+    LatentSource,
+    MixtureSource,
+    SlotValue,
+    Source,
+)
+from studio.service.directions import SlotDirections, fit_directions
+from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, is_cancelled
+from studio.service.jobs import TrainingJob
+from studio.service.latent_cache import LatentCache, checkpoint_fingerprint
+from studio.service.projection import PcaFit, Projection, pool_features, sample_indices
+from studio.service.query import QueryResult, cover_query
+
+if TYPE_CHECKING:
+    from studio.training.model_io import LoadedModel
+    from studio.training.trainer import TrainSettings
+
+Progress = Callable[[float], None] | None
+
+
+# --- what the service hands out ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ModelInfo:
+    """A loaded checkpoint as the UI sees it. ``dataset_warning`` is non-empty when the open dataset is not the
+    one the model was trained on (it still works, because the attribute names match)."""
+
+    path: Path
+    method: str
+    title: str
+    slots: list[SlotSpec]
+    resolution: int
+    schema: AttributeSchema
+    step: int
+    dataset_spec: str
+    dataset_fingerprint: str
+    can_encode: bool
+    fingerprint: str = ""
+    dataset_warning: str = ""
+    device: str = "cpu"
+
+    def slot(self, name: str) -> SlotSpec:
+        for s in self.slots:
+            if s.name == name:
+                return s
+        raise StudioError(f"the {self.method} model has no slot {name!r}; its slots are: "
+                          f"{', '.join(s.name for s in self.slots)}")
+
+    @property
+    def slot_names(self) -> list[str]:
+        return [s.name for s in self.slots]
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetInfo:
+    spec: str
+    size: int
+    resolution: int
+    schema: AttributeSchema
+    fingerprint: str
+
+
+@dataclass(frozen=True, eq=False)
+class ComposeResult:
+    """``latents``: the composed value of every slot, flattened ``(size,)`` float32."""
+
+    image: np.ndarray
+    latents: dict[str, np.ndarray]
+    request_id: int
+    seconds: float
+
+
+class ServiceEvents(SignalGroup):
+    model_changed = Signal(object)  # ModelInfo | None
+    dataset_changed = Signal(object)  # DatasetInfo | None
+    busy = Signal(str)  # what runs now; '' when idle
+    error = Signal(str)  # failures of work nobody waits on (coalesced composes)
+
+
+@dataclass(frozen=True, eq=False)
+class _State:
+    """One consistent snapshot of what is open; a job keeps its snapshot even if the user opens something else."""
+
+    loaded: LoadedModel | None = None
+    model: ModelInfo | None = None
+    dataset: AttributedDataset | None = None
+    dataset_info: DatasetInfo | None = None
+    cache: LatentCache | None = None
+    train_items: np.ndarray | None = field(default=None, repr=False)
+
+    def need_model(self) -> tuple[LoadedModel, ModelInfo]:
+        if self.loaded is None or self.model is None:
+            raise StudioError("no model is loaded; open a checkpoint first")
+        return self.loaded, self.model
+
+    def need_dataset(self) -> tuple[AttributedDataset, DatasetInfo]:
+        if self.dataset is None or self.dataset_info is None:
+            raise StudioError("no dataset is open; open one (e.g. fonts:small) first")
+        return self.dataset, self.dataset_info
+
+    def need_cache(self) -> LatentCache:
+        self.need_model()
+        self.need_dataset()
+        assert self.cache is not None
+        return self.cache
+
+
+def default_cache_dir() -> Path:
+    """$STUDIO_CACHE_DIR if set (tests, shared machines), else the platform's user cache folder."""
+    env = os.environ.get("STUDIO_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from studio.paths import cache_dir
+
+    return cache_dir()
+
+
+class ModelService:
+    """Loads a checkpoint and a dataset, encodes (cached), composes, interpolates, projects, fits directions and
+    runs training jobs. Thread-safe: call it from any thread; torch work is serialised on the inference worker."""
+
+    encode_batch = 256  # items per encoder call
+    job_items = 512  # items per worker job in long loops (the most a slider's compose waits behind)
+    direction_items = 4000  # items per attribute-direction fit
+    file_cache_items = 64
+
+    def __init__(self, device: str = "auto", cache_dir: Path | None = None) -> None:
+        from studio.training.model_io import pick_device
+
+        self._torch_device = pick_device(device)
+        self.device = str(self._torch_device)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.events = ServiceEvents()
+        self._worker = InferenceWorker()
+        self._coalescer = Coalescer(self._worker)
+        self._lock = threading.RLock()
+        self._state = _State()
+        self._pca: dict[tuple[str, str, str], PcaFit] = {}
+        self._projections: dict[tuple[str, str, str, int], Projection] = {}
+        self._directions: dict[tuple[str, str, str, str], SlotDirections] = {}
+        self._file_latents: OrderedDict[tuple[Any, ...], dict[str, np.ndarray]] = OrderedDict()
+        self._jobs: list[TrainingJob] = []
+        self._busy_depth = 0
+        # Counters for tests and benchmarks (touched on the worker only).
+        self.encoder_calls = 0
+        self.encoded_items = 0
+        self.decoder_calls = 0
+
+    # --- what is open -----------------------------------------------------------------------------
+    @property
+    def model(self) -> ModelInfo | None:
+        return self._state.model
+
+    @property
+    def dataset(self) -> AttributedDataset | None:
+        return self._state.dataset
+
+    @property
+    def dataset_info(self) -> DatasetInfo | None:
+        return self._state.dataset_info
+
+    @property
+    def jobs(self) -> list[TrainingJob]:
+        return list(self._jobs)
+
+    def load_checkpoint(self, path: str | Path) -> ModelInfo:
+        """Load a checkpoint (file, sidecar or run folder). With no dataset open, the model's own dataset is
+        opened too; an open dataset with other attribute names is an error that names both."""
+        from studio.training.checkpoint import resolve_checkpoint
+        from studio.training.model_io import load_model
+
+        resolved = resolve_checkpoint(path)
+        with self._busy(f"loading {resolved.name}"):
+            fp = checkpoint_fingerprint(resolved)
+            loaded = self._worker.call(load_model, resolved, self._torch_device)
+            info = _model_info(loaded, fp, self.device)
+            with self._lock:
+                dataset = self._state.dataset
+            opened: AttributedDataset | None = None
+            warning = ""
+            if dataset is None and info.dataset_spec:
+                try:
+                    opened = _open(info.dataset_spec)
+                except DatasetError as e:
+                    warning = f"the dataset it was trained on cannot be opened ({e}); open one with the same attributes"
+            with self._lock:
+                dataset = opened or self._state.dataset
+                dataset_info = _dataset_info(opened) if opened is not None else self._state.dataset_info
+                if dataset is not None:
+                    warning = _compatibility(info, dataset, dataset_info.fingerprint if dataset_info else "")
+                info = replace(info, dataset_warning=warning)
+                self._set_state(loaded, info, dataset, dataset_info)
+        self.events.model_changed.emit(info)
+        if opened is not None:
+            self.events.dataset_changed.emit(self._state.dataset_info)
+        return info
+
+    def open_dataset(self, spec: str) -> DatasetInfo:
+        """Open a dataset by spec; with a model loaded, its attribute names must match the model's."""
+        with self._busy(f"opening {spec}"):
+            dataset = _open(spec)
+            info = _dataset_info(dataset)
+            with self._lock:
+                model = self._state.model
+                if model is not None:
+                    model = replace(model, dataset_warning=_compatibility(model, dataset, info.fingerprint))
+                self._set_state(self._state.loaded, model, dataset, info)
+        self.events.dataset_changed.emit(info)
+        return info
+
+    def load_checkpoint_async(self, path: str | Path) -> Future[ModelInfo]:
+        return _in_thread(self.load_checkpoint, path)
+
+    def open_dataset_async(self, spec: str) -> Future[DatasetInfo]:
+        return _in_thread(self.open_dataset, spec)
+
+    def _set_state(self, loaded: LoadedModel | None, model: ModelInfo | None, dataset: AttributedDataset | None,
+                   dataset_info: DatasetInfo | None) -> None:
+        cache = None
+        train_items = None
+        if model is not None and dataset is not None and dataset_info is not None:
+            old = self._state
+            same = (old.cache is not None and old.model is not None and old.dataset_info is not None
+                    and old.model.fingerprint == model.fingerprint
+                    and old.dataset_info.fingerprint == dataset_info.fingerprint)
+            cache = old.cache if same else LatentCache(
+                self.cache_dir / "latents", model.fingerprint, dataset_info.fingerprint, len(dataset),
+                {s.name: s.size for s in model.slots})
+            split = loaded.split if loaded is not None else {}
+            train_items = ZeroShotSplit.make(dataset.codes, float(split.get("test_fraction", 0.25)),
+                                             int(split.get("seed", 0))).train
+        self._state = _State(loaded, model, dataset, dataset_info, cache, train_items)
+
+    # --- encoding ---------------------------------------------------------------------------------
+    def encode_items(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+        """Latents of dataset items, ``(n, size)`` float32 per slot; memory and disk cached."""
+        state = self._state
+        state.need_cache()
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        return self._encode_items(state, indices)
+
+    def encode_image(self, path: str | Path) -> dict[str, np.ndarray]:
+        """An image file from disk -> ``(size,)`` float32 per slot. The picture is made RGB, centre-cropped to a
+        square and resized to the model's resolution; errors name the file."""
+        state = self._state
+        state.need_model()
+        return self._worker.call(self._file_latents_now, state, str(path))
+
+    def encode_pixels(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 ``(n, H, W, 3)`` images (any square size) -> ``(n, size)`` float32 per slot; not cached."""
+        state = self._state
+        state.need_model()
+        return self._worker.call(self._encode_pixels_now, state, np.asarray(images))
+
+    def decode_latents(self, latents: dict[str, np.ndarray]) -> np.ndarray:
+        """``(n, size)`` per slot -> uint8 ``(n, H, W, 3)``."""
+        state = self._state
+        state.need_model()
+        return self._worker.call(self._decode_now, state, latents)
+
+    def _encode_items(self, state: _State, indices: np.ndarray, progress: Progress = None,
+                      cancel: CancelCheck = None) -> dict[str, np.ndarray]:
+        cache = state.need_cache()
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(indices), self.job_items):
+            if is_cancelled(cancel):
+                raise Cancelled("cancelled")
+            chunk = indices[start:start + self.job_items]
+            parts.append(self._worker.call(cache.fetch, chunk, lambda missing: self._encode_dataset_now(state,
+                                                                                                        missing)))
+            if progress is not None:
+                progress(min(1.0, (start + len(chunk)) / max(1, len(indices))))
+        if not parts:
+            return {s.name: np.zeros((0, s.size), np.float32) for s in state.need_model()[1].slots}
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _encode_dataset_now(self, state: _State, indices: np.ndarray) -> dict[str, np.ndarray]:
+        dataset, _ = state.need_dataset()
+        return self._encode_pixels_now(state, dataset.images(indices))
+
+    def _encode_pixels_now(self, state: _State, images: np.ndarray) -> dict[str, np.ndarray]:
+        from studio.training.data import to_tensor
+
+        loaded, info = state.need_model()
+        if not loaded.method.can_encode():
+            raise StudioError(f"this {info.method} checkpoint ({info.path}) cannot encode images yet; "
+                              "train it further (its encoders come in a later stage)")
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise StudioError(f"images must be (n, H, W, 3) uint8, got {images.shape}")
+        out: dict[str, list[np.ndarray]] = {s.name: [] for s in info.slots}
+        res = info.resolution
+        with torch.inference_mode():
+            for start in range(0, len(images), self.encode_batch):
+                x = to_tensor(images[start:start + self.encode_batch], self._torch_device)
+                if x.shape[-1] != res or x.shape[-2] != res:
+                    x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+                latents = loaded.method.encode(x)
+                self.encoder_calls += 1
+                self.encoded_items += len(x)
+                for s in info.slots:
+                    out[s.name].append(latents[s.name].reshape(len(x), -1).float().cpu().numpy())
+        return {k: (np.concatenate(v) if v else np.zeros((0, info.slot(k).size), np.float32)).astype(np.float32)
+                for k, v in out.items()}
+
+    def _decode_now(self, state: _State, latents: dict[str, np.ndarray]) -> np.ndarray:
+        from studio.training.data import to_uint8
+
+        loaded, info = state.need_model()
+        n = len(next(iter(latents.values())))
+        images = []
+        with torch.inference_mode():
+            for start in range(0, n, self.encode_batch):
+                batch = {}
+                for s in info.slots:
+                    if s.name not in latents:
+                        raise StudioError(f"no latent given for slot {s.name!r}")
+                    z = np.asarray(latents[s.name][start:start + self.encode_batch], np.float32)
+                    batch[s.name] = torch.from_numpy(np.ascontiguousarray(z)).reshape(len(z), *s.shape).to(
+                        self._torch_device)
+                images.append(to_uint8(loaded.method.decode(batch)))
+                self.decoder_calls += 1
+        return np.concatenate(images)
+
+    def _file_latents_now(self, state: _State, path: str) -> dict[str, np.ndarray]:
+        _, info = state.need_model()
+        p = Path(path).expanduser()
+        try:
+            st = p.stat()
+        except OSError:
+            raise StudioError(f"{p}: no such image file") from None
+        key = (info.fingerprint, str(p.resolve()), st.st_mtime_ns, st.st_size)
+        hit = self._file_latents.get(key)
+        if hit is not None:
+            self._file_latents.move_to_end(key)
+            return hit
+        pixels = load_image_file(p, info.resolution)
+        latents = {k: v[0] for k, v in self._encode_pixels_now(state, pixels[None]).items()}
+        self._file_latents[key] = latents
+        while len(self._file_latents) > self.file_cache_items:
+            self._file_latents.popitem(last=False)
+        return latents
+
+    # --- composing --------------------------------------------------------------------------------
+    def compose(self, composition: Composition) -> ComposeResult:
+        """Blocking compose; runs on the inference worker."""
+        return self.compose_async(composition).result()
+
+    def compose_async(self, composition: Composition) -> Future[ComposeResult]:
+        state = self._state
+        request_id = self._coalescer.next_id()
+        return self._worker.submit(self._compose_now, state, composition, request_id)
+
+    async def acompose(self, composition: Composition) -> ComposeResult:
+        """Awaitable compose for asyncio/qasync code; the torch work stays on the worker thread."""
+        return await asyncio.wrap_future(self.compose_async(composition))
+
+    def request_compose(self, composition: Composition, callback: Callable[[ComposeResult], None],
+                        channel: str = "composer",
+                        on_error: Callable[[BaseException], None] | None = None) -> int:
+        """Latest wins per channel: a newer request replaces the queued one, and a result whose request was
+        superseded is dropped. ``callback`` (and ``on_error``, else ``events.error``) run on the worker thread."""
+
+        def work(request_id: int) -> ComposeResult:
+            return self._compose_now(self._state, composition, request_id)
+
+        def fail(e: BaseException) -> None:
+            if on_error is not None:
+                on_error(e)
+            else:
+                self.events.error.emit(_message(e))
+
+        return self._coalescer.request(channel, work, callback, fail)
+
+    def coalescing_stats(self, channel: str = "composer") -> dict[str, int]:
+        return self._coalescer.stats(channel)
+
+    def interpolate(self, composition: Composition, slot: str | None, frames: int) -> list[np.ndarray]:
+        """Frames from t=0 to t=1: along one slot's A->B, or (``slot`` None) every unlocked slot with a second
+        source together, as the global slider moves them."""
+        if frames < 1:
+            raise StudioError(f"frames must be at least 1, got {frames}")
+        state = self._state
+        _, info = state.need_model()
+        if slot is not None:
+            info.slot(slot)
+            if composition.slot(slot).b is None:
+                raise StudioError(f"slot {slot} has no second source to interpolate toward; give it one first")
+        elif not any(v.b is not None and not v.locked for k, v in composition.slots.items() if k in info.slot_names):
+            raise StudioError("no unlocked slot has a second source, so there is nothing to interpolate")
+        ts = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
+        comps = [composition.with_global_t(float(t)) if slot is None
+                 else composition.with_slot(slot, composition.slot(slot).with_t(float(t))) for t in ts]
+        return self._worker.call(self._interpolate_now, state, comps)
+
+    def _interpolate_now(self, state: _State, comps: list[Composition]) -> list[np.ndarray]:
+        per_frame = [self._latents_for(state, c) for c in comps]
+        stacked = {k: np.stack([f[k] for f in per_frame]) for k in per_frame[0]}
+        return list(self._decode_now(state, stacked))
+
+    def _compose_now(self, state: _State, composition: Composition, request_id: int) -> ComposeResult:
+        start = time.perf_counter()
+        latents = self._latents_for(state, composition)
+        image = self._decode_now(state, {k: v[None] for k, v in latents.items()})[0]
+        return ComposeResult(image, latents, request_id, time.perf_counter() - start)
+
+    def _latents_for(self, state: _State, composition: Composition) -> dict[str, np.ndarray]:
+        """Resolve every slot: source a (else the base, else item 0), the lerp toward b, then direction steps."""
+        _, info = state.need_model()
+        default: Source | None = composition.base
+        if default is None and state.dataset is not None:
+            default = ItemSource(0)
+        items = set()
+        for s in info.slots:
+            v = composition.slot(s.name)
+            for src in (v.a or default, v.b):
+                items.update(_item_indices(src))
+        encoded: dict[str, np.ndarray] = {}
+        row: dict[int, int] = {}
+        if items:
+            if state.dataset is None:
+                raise StudioError("the composition uses dataset items, but no dataset is open")
+            order = np.array(sorted(items), dtype=np.int64)
+            _check_items(order, len(state.dataset))
+            encoded = state.need_cache().fetch(order, lambda missing: self._encode_dataset_now(state, missing))
+            row = {int(i): k for k, i in enumerate(order)}
+        out: dict[str, np.ndarray] = {}
+        for s in info.slots:
+            v = composition.slot(s.name)
+            a = v.a or default
+            if a is None:
+                raise StudioError(f"slot {s.name} has no source and there is no dataset to take item 0 from")
+            z = self._resolve(state, a, s, encoded, row)
+            if v.b is not None:
+                t = float(v.t)
+                z = (1.0 - t) * z + t * self._resolve(state, v.b, s, encoded, row)
+            for step in v.steps:
+                z = self._directions_now(state, s.name, step.attribute).step(z, step.value, step.amount, step.combine)
+            out[s.name] = np.asarray(z, np.float32)
+        return out
+
+    def _resolve(self, state: _State, src: Source, spec: SlotSpec, encoded: dict[str, np.ndarray],
+                 row: dict[int, int]) -> np.ndarray:
+        if isinstance(src, ItemSource):
+            return encoded[spec.name][row[int(src.index)]]
+        if isinstance(src, FileSource):
+            return self._file_latents_now(state, src.path)[spec.name]
+        if isinstance(src, LatentSource):
+            z = np.asarray(src.values, np.float32).reshape(-1)
+            if z.size != spec.size:
+                raise StudioError(f"slot {spec.name}: the stored latent has {z.size} values, but this model's slot "
+                                  f"holds {spec.size}; it was made with another model")
+            return z
+        if isinstance(src, MixtureSource):
+            if not src.parts:
+                raise StudioError(f"slot {spec.name}: a mixture with no parts")
+            weights = np.array([w for _, w in src.parts], np.float64)
+            if (weights < 0).any() or weights.sum() <= 0:
+                raise StudioError(f"slot {spec.name}: mixture weights must be non-negative with a positive sum, "
+                                  f"got {weights.tolist()}")
+            weights /= weights.sum()
+            parts = [self._resolve(state, part, spec, encoded, row) for part, _ in src.parts]
+            return np.tensordot(weights, np.stack(parts), axes=1).astype(np.float32)
+        raise StudioError(f"slot {spec.name}: unknown source {src!r}")
+
+    # --- directions ---------------------------------------------------------------------------------
+    def directions(self, slot: str, attribute: str | None = None, progress: Progress = None,
+                   cancel: CancelCheck = None) -> SlotDirections:
+        """Per value of ``attribute`` (default: the slot's own): the unit normal of a one-vs-rest linear SVM in the
+        slot's space (UDV) and a k-means centre, fitted on encoded training items; fitted once and reused."""
+        return self._directions_for(self._state, slot, attribute, progress, cancel)
+
+    def _directions_now(self, state: _State, slot: str, attribute: str | None) -> SlotDirections:
+        return self._directions_for(state, slot, attribute or None, None, None)
+
+    def _directions_for(self, state: _State, slot: str, attribute: str | None, progress: Progress,
+                        cancel: CancelCheck) -> SlotDirections:
+        _, info = state.need_model()
+        dataset, dinfo = state.need_dataset()
+        spec = info.slot(slot)
+        attribute = attribute or spec.attribute
+        if attribute is None:
+            raise StudioError(f"slot {slot} stands for no attribute; name one of: {', '.join(dataset.schema.names)}")
+        try:
+            position = dataset.schema.position(attribute)
+        except KeyError as e:
+            raise StudioError(str(e.args[0])) from None
+        key = (info.fingerprint, dinfo.fingerprint, slot, attribute)
+        hit = self._directions.get(key)
+        if hit is not None:
+            return hit
+        with self._busy(f"fitting {attribute} directions in slot {slot}"):
+            train = state.train_items if state.train_items is not None else np.arange(len(dataset))
+            labels = dataset.codes[train, position]
+            chosen = train[sample_indices(len(train), self.direction_items, seed=0, labels=labels)]
+            latents = self._encode_items(state, chosen, progress, cancel)[slot]
+            fitted = fit_directions(latents, dataset.codes[chosen, position], dataset.schema[attribute].values,
+                                    slot=slot, attribute=attribute)
+        self._directions[key] = fitted
+        return fitted
+
+    def toward_value(self, composition: Composition, slot: str, value: str, amount: float,
+                     attribute: str | None = None, combine: tuple[tuple[str, float], ...] = ()) -> Composition:
+        """A composition whose ``slot`` moves ``amount`` further along the direction of ``value`` (steps on the
+        same value and combination add up)."""
+        spec = self._state.need_model()[1].slot(slot)
+        attribute = attribute or spec.attribute
+        if attribute is None:
+            raise StudioError(f"slot {slot} stands for no attribute; say which attribute's value to move toward")
+        current = composition.slot(slot)
+        steps = list(current.steps)
+        for k, s in enumerate(steps):
+            if (s.attribute, s.value, s.combine) == (attribute, value, tuple(combine)):
+                steps[k] = replace(s, amount=s.amount + float(amount))
+                break
+        else:
+            steps.append(DirectionStep(attribute, value, float(amount), tuple(combine)))
+        return composition.with_slot(slot, replace(current, steps=tuple(steps)))
+
+    def jump_to_centre(self, composition: Composition, slot: str, value: str,
+                       attribute: str | None = None) -> Composition:
+        """A composition whose ``slot`` is the centre of ``value``'s cluster (a stored latent), steps cleared."""
+        centre = self.directions(slot, attribute).centre(value)
+        spec = self._state.need_model()[1].slot(slot)
+        source = LatentSource(tuple(float(v) for v in centre), tuple(spec.shape))
+        return composition.with_slot(slot, SlotValue(a=source, locked=composition.slot(slot).locked))
+
+    # --- projections ------------------------------------------------------------------------------
+    def project(self, slot: str, max_points: int = 20000, progress: Progress = None,
+                cancel: CancelCheck = None) -> Projection:
+        """2-D PCA of a slot's latents over up to ``max_points`` items (seeded, stratified by the slot's
+        attribute). The PCA is fitted once per (model, dataset, slot), kept on disk too, and reused."""
+        state = self._state
+        _, info = state.need_model()
+        dataset, dinfo = state.need_dataset()
+        spec = info.slot(slot)
+        key = (info.fingerprint, dinfo.fingerprint, slot, int(max_points))
+        hit = self._projections.get(key)
+        if hit is not None:
+            if progress is not None:
+                progress(1.0)
+            return hit
+        labels = None
+        if spec.attribute is not None and spec.attribute in dataset.schema.names:
+            labels = dataset.codes[:, dataset.schema.position(spec.attribute)]
+        indices = sample_indices(len(dataset), int(max_points), seed=0, labels=labels)
+        with self._busy(f"projecting slot {slot}"):
+            latents = self._encode_items(state, indices, progress, cancel)[slot]
+            features, pooled = pool_features(latents, spec.shape)
+            fit = self._pca_fit(state, slot, features)
+            xy = fit.transform(features)
+        share = sum(fit.explained)
+        note = (f"PCA of {len(indices):,} of {len(dataset):,} items; the two axes explain {share:.0%} of the "
+                "variance" + ("; the spatial code is averaged over space first" if pooled else ""))
+        projection = Projection(indices, xy, "pca", pooled, note, slot, fit.explained)
+        self._projections[key] = projection
+        return projection
+
+    def project_latent(self, slot: str, latent: np.ndarray) -> np.ndarray:
+        """``(k, size)`` (or one ``(size,)``) latents -> ``(k, 2)`` with the slot's fitted PCA."""
+        state = self._state
+        _, info = state.need_model()
+        _, dinfo = state.need_dataset()
+        spec = info.slot(slot)
+        fit = self._pca.get((info.fingerprint, dinfo.fingerprint, slot)) or self._read_pca(state, slot)
+        if fit is None:
+            raise StudioError(f"slot {slot} has no projection yet; call project({slot!r}) first")
+        latent = np.asarray(latent, np.float32)
+        if latent.shape[-1] != spec.size:
+            raise StudioError(f"slot {slot} holds {spec.size} values, got latents of shape {latent.shape}")
+        features, _ = pool_features(latent.reshape(-1, spec.size), spec.shape)
+        return fit.transform(features)
+
+    def _pca_fit(self, state: _State, slot: str, features: np.ndarray) -> PcaFit:
+        info, dinfo = state.need_model()[1], state.need_dataset()[1]
+        key = (info.fingerprint, dinfo.fingerprint, slot)
+        fit = self._pca.get(key) or self._read_pca(state, slot)
+        if fit is None:
+            fit = PcaFit.fit(features)
+            self._write_pca(state, slot, fit)
+        self._pca[key] = fit
+        return fit
+
+    def _pca_path(self, state: _State, slot: str) -> Path:
+        info, dinfo = state.need_model()[1], state.need_dataset()[1]
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", slot)
+        return self.cache_dir / "latents" / info.fingerprint / dinfo.fingerprint / f"pca-{safe}.safetensors"
+
+    def _read_pca(self, state: _State, slot: str) -> PcaFit | None:
+        from safetensors.numpy import load_file
+
+        path = self._pca_path(state, slot)
+        if not path.exists():
+            return None
+        try:
+            return PcaFit.from_arrays(load_file(str(path)))
+        except Exception:  # damaged: refit
+            return None
+
+    def _write_pca(self, state: _State, slot: str, fit: PcaFit) -> None:
+        from safetensors.numpy import save as save_bytes
+
+        from studio.training.checkpoint import atomic_write_bytes
+
+        with contextlib.suppress(OSError):  # the cache only saves time
+            atomic_write_bytes(self._pca_path(state, slot), save_bytes(fit.to_arrays()))
+
+    # --- queries ----------------------------------------------------------------------------------
+    def slot_for_attribute(self, attribute: str) -> str | None:
+        model = self._state.model
+        if model is None:
+            return None
+        for s in model.slots:
+            if s.attribute == attribute:
+                return s.name
+        return attribute if attribute in model.slot_names else None
+
+    def query(self, values: dict[str, str]) -> QueryResult:
+        """Cover query over the training split: each wanted value's slot gets a training item that shows it."""
+        state = self._state
+        state.need_model()
+        dataset, _ = state.need_dataset()
+        train = state.train_items if state.train_items is not None else np.arange(len(dataset))
+        return cover_query(dataset, train, values, self.slot_for_attribute)
+
+    # --- training ---------------------------------------------------------------------------------
+    def start_training(self, settings: TrainSettings) -> TrainingJob:
+        job = TrainingJob(settings)
+        self._jobs.append(job)
+        return job.start()
+
+    # --- lifetime ---------------------------------------------------------------------------------
+    def shutdown(self, wait: bool = True, stop_jobs: bool = True) -> None:
+        """Stop the worker; running training jobs are stopped (saving a checkpoint) unless ``stop_jobs`` is
+        False, which leaves them running."""
+        if stop_jobs:
+            for job in self._jobs:
+                if job.running:
+                    job.stop()
+            if wait:
+                for job in self._jobs:
+                    job.wait()
+        self._worker.shutdown(wait=wait)
+
+    @contextmanager
+    def _busy(self, text: str) -> Iterator[None]:
+        with self._lock:
+            self._busy_depth += 1
+        self.events.busy.emit(text)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy_depth -= 1
+                idle = self._busy_depth == 0
+            if idle:
+                self.events.busy.emit("")
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+def load_image_file(path: str | Path, resolution: int) -> np.ndarray:
+    """A picture from disk as the model sees it: RGB (transparency over white), centre square, resized."""
+    p = Path(path)
+    try:
+        with Image.open(p) as opened:
+            img = ImageOps.exif_transpose(opened)
+            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            img = img.convert("RGB")
+            w, h = img.size
+            side = min(w, h)
+            if side == 0:
+                raise StudioError(f"{p}: the image is empty")
+            left, top = (w - side) // 2, (h - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize((resolution, resolution),
+                                                                        Image.Resampling.LANCZOS)
+            return np.asarray(img, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise StudioError(f"{p}: no such image file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise StudioError(f"{p}: not a readable image ({e}); use a PNG, JPEG, BMP or WebP file") from None
+
+
+def _open(spec: str) -> AttributedDataset:
+    from studio.data.spec import open_dataset
+
+    return open_dataset(spec)
+
+
+def _dataset_info(dataset: AttributedDataset) -> DatasetInfo:
+    return DatasetInfo(dataset.spec, len(dataset), dataset.resolution, dataset.schema, dataset.fingerprint)
+
+
+def _model_info(loaded: LoadedModel, fingerprint: str, device: str) -> ModelInfo:
+    method = loaded.method
+    path = loaded.path
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    title = f"{method.title or method.name} · {run} · step {loaded.step}"
+    return ModelInfo(path, method.name, title, list(method.slots), method.context.resolution, method.context.schema,
+                     loaded.step, loaded.dataset_spec, loaded.dataset_fingerprint, bool(method.can_encode()),
+                     fingerprint, "", device)
+
+
+def _compatibility(model: ModelInfo, dataset: AttributedDataset, dataset_fp: str) -> str:
+    """'' when the dataset is the model's own; a warning when it differs but fits; StudioError when the
+    attribute names differ (slots would stand for the wrong things)."""
+    from studio.methods.registry import get_method
+
+    needs_labels = get_method(model.method).needs_labels
+    ours, theirs = model.schema.names, dataset.schema.names
+    if needs_labels and sorted(ours) != sorted(theirs):
+        raise StudioError(
+            f"checkpoint {model.path} was trained on {model.dataset_spec or 'a dataset'} with attributes "
+            f"({', '.join(ours)}); the dataset {dataset.spec} has ({', '.join(theirs)}). Open a dataset with the "
+            f"same attributes{f', e.g. {model.dataset_spec}' if model.dataset_spec else ''}, or another model.")
+    notes = []
+    if model.dataset_fingerprint and dataset_fp and model.dataset_fingerprint != dataset_fp:
+        notes.append(f"the model was trained on {model.dataset_spec} (fingerprint {model.dataset_fingerprint}); "
+                     f"the open dataset is {dataset.spec} ({dataset_fp})")
+    if needs_labels:
+        differ = [n for n in ours if model.schema[n].values != dataset.schema[n].values]
+        if differ:
+            notes.append(f"the values of {', '.join(differ)} differ from the model's")
+    if dataset.resolution != model.resolution:
+        notes.append(f"items are resized from {dataset.resolution} to {model.resolution} px")
+    return "; ".join(notes)
+
+
+def _item_indices(src: Source | None) -> list[int]:
+    if isinstance(src, ItemSource):
+        return [int(src.index)]
+    if isinstance(src, MixtureSource):
+        return [i for part, _ in src.parts for i in _item_indices(part)]
+    return []
+
+
+def _check_items(indices: np.ndarray, size: int) -> None:
+    bad = indices[(indices < 0) | (indices >= size)]
+    if len(bad):
+        raise StudioError(f"item {int(bad[0])} is not in the open dataset (items 0..{size - 1})")
+
+
+def _message(e: BaseException) -> str:
+    return str(e) if isinstance(e, StudioError) else f"{type(e).__name__}: {e}"
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run blocking service calls (which themselves hop to the worker for torch) on a short-lived thread."""
+    future: Future = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:
+            future.set_exception(e)
+
+    threading.Thread(target=run, name=f"studio-{fn.__name__}", daemon=True).start()
+    return future
+
+
+__all__ = ["CheckpointError", "ComposeResult", "DatasetInfo", "ModelInfo", "ModelService", "Projection",
+           "QueryResult", "ServiceEvents", "SlotDirections", "load_image_file"]

@@ -1,0 +1,440 @@
+"""The training loop every method shares: data, checkpoints, exact resume, logs, sample grids, stop and pause.
+
+A method only says how to draw a batch and take a step; the trainer owns everything around it, so the CLI, the
+GUI's training tab and tests all train the same way. Callbacks run on the training thread; GUI code must hop to
+its own thread before touching widgets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from studio.data.spec import open_dataset
+from studio.data.splits import ZeroShotSplit
+from studio.errors import CheckpointError, StudioError
+from studio.methods.base import Method, MethodContext, StepContext
+from studio.methods.config import config_fields, config_to_json, parse_value
+from studio.methods.registry import get_method, method_names
+from studio.training.checkpoint import SUFFIX, atomic_write_bytes, atomic_write_json, sidecar
+from studio.training.data import TrainingData, to_uint8
+from studio.training.model_io import load_model, pick_device, save_checkpoint
+
+#: The zero-shot split is fixed across seeds, so runs that differ only in their seed are scored on the same items.
+SPLIT_SEED = 0
+LAST = "last"
+
+
+@dataclass
+class TrainSettings:
+    """Everything about a run that is not the method's own hyper-parameters (those go in ``method_options``)."""
+
+    method: str
+    dataset: str
+    out: Path
+    steps: int = 20000
+    batch: int = 8
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    init_from: str | None = None
+    checkpoint_every: int = 500
+    sample_every: int = 250
+    log_every: int = 25
+    keep_checkpoints: int = 5
+    amp: bool = True
+    test_fraction: float = 0.25
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["out"] = Path(kwargs["out"])
+        return cls(**kwargs)
+
+
+@dataclass
+class ProgressEvent:
+    step: int
+    total: int
+    losses: dict[str, float]
+    steps_per_s: float
+    eta_s: float
+
+
+@dataclass
+class TrainerCallbacks:
+    """Optional hooks, all called from the training thread."""
+
+    on_progress: Callable[[ProgressEvent], None] | None = None
+    on_sample: Callable[[int, np.ndarray, Path], None] | None = None
+    on_checkpoint: Callable[[int, Path], None] | None = None
+    on_log: Callable[[str], None] | None = None
+
+
+@dataclass
+class TrainResult:
+    step: int
+    checkpoint: Path
+    stopped: bool
+    losses: dict[str, float]
+
+
+class Trainer:
+    """Runs one training job to ``settings.steps`` (blocking), resumable from its run directory."""
+
+    def __init__(self, settings: TrainSettings, callbacks: TrainerCallbacks | None = None) -> None:
+        self.settings = settings
+        self.callbacks = callbacks or TrainerCallbacks()
+        self.out = Path(settings.out).expanduser()
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._tensorboard: Any = None
+        #: The method being trained (set once ``run`` has built or loaded it).
+        self.method: Method | None = None
+
+    # --- control from other threads -------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Save a checkpoint and return from ``run`` at the next step boundary (wakes a paused run)."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    # --- paths ---------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoint_dir / f"{LAST}{SUFFIX}"
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        s = self.settings
+        if s.steps < 0 or s.batch < 1:
+            raise StudioError(f"--steps must be >= 0 and --batch >= 1 (got {s.steps} and {s.batch})")
+        device = pick_device(s.device)
+        dataset = open_dataset(s.dataset)
+        split = ZeroShotSplit.make(dataset.codes, s.test_fraction, SPLIT_SEED)
+        data = TrainingData(dataset, split, device)
+        context = MethodContext(dataset.schema, dataset.resolution, len(split.train))
+        if s.resume:
+            method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
+        else:
+            method, optimizers, rng, step = self._start(context, device)
+        self.method = method
+        meta = {"dataset": {"spec": s.dataset, "fingerprint": dataset.fingerprint,
+                            "resolution": dataset.resolution},
+                "split": split.to_json(), "settings": s.to_json()}
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "config.json", {"method": method.name, "settings": s.to_json(),
+                                                     "config": config_to_json(method.config), **meta})
+        self._trim_metrics(step)
+        self._open_tensorboard()
+        method.train()
+        method.on_train_start(data)
+        self._log(f"training {method.name} on {s.dataset} ({len(split.train)} training items, "
+                  f"{dataset.resolution} px) on {device}, step {step} of {s.steps}")
+        ctx = StepContext(device, s.amp)
+        first_step = step
+        restore_sigint = self._install_sigint()
+        try:
+            step, losses, saved_at = self._loop(method, optimizers, data, rng, ctx, step, meta)
+        finally:
+            restore_sigint()
+        stopped = step < s.steps
+        checkpoint = self.last_checkpoint
+        if (saved_at != step and step != first_step) or not checkpoint.exists():
+            checkpoint = self._save(method, optimizers, rng, step, meta, losses)
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+        self._log(f"{'stopped' if stopped else 'finished'} at step {step}; checkpoint {checkpoint}")
+        return TrainResult(step, self.last_checkpoint, stopped, losses)
+
+    def _loop(self, method: Method, optimizers: dict[str, torch.optim.Optimizer], data: TrainingData,
+              rng: np.random.Generator, ctx: StepContext, step: int,
+              meta: dict[str, Any]) -> tuple[int, dict[str, float], int]:
+        s = self.settings
+        window: dict[str, list[float]] = {}
+        latest: dict[str, float] = {}
+        seconds_per_step = 0.0
+        saved_at = -1
+        while step < s.steps:
+            if self._stop.is_set():
+                break
+            if not self._running.is_set():
+                self._running.wait(0.5)
+                continue
+            started = time.perf_counter()
+            batch = method.sample_batch(data, rng, s.batch)
+            latest = method.training_step(batch, optimizers, step, ctx)
+            step += 1
+            if not all(math.isfinite(v) for v in latest.values()):
+                raise StudioError(f"the loss became {latest} at step {step}; training diverged. Resume from the last "
+                                  f"checkpoint with a lower learning rate (e.g. --lr), or start again")
+            took = time.perf_counter() - started
+            seconds_per_step = took if seconds_per_step == 0 else 0.95 * seconds_per_step + 0.05 * took
+            rate = 1.0 / max(seconds_per_step, 1e-9)
+            for k, v in latest.items():
+                window.setdefault(k, []).append(v)
+            if self.callbacks.on_progress is not None:
+                self.callbacks.on_progress(ProgressEvent(step, s.steps, dict(latest), rate, (s.steps - step) / rate))
+            if s.log_every > 0 and (step % s.log_every == 0 or step == s.steps):
+                self._write_metrics(step, {k: float(np.mean(v)) for k, v in window.items()}, rate)
+                window.clear()
+            if s.sample_every > 0 and step % s.sample_every == 0:
+                self._write_sample(method, data, step)
+            if s.checkpoint_every > 0 and step % s.checkpoint_every == 0:
+                self._save(method, optimizers, rng, step, meta, latest)
+                saved_at = step
+        return step, latest, saved_at
+
+    # --- starting and resuming -------------------------------------------------------------------
+    def _start(self, context: MethodContext, device: torch.device):
+        s = self.settings
+        if self.last_checkpoint.exists():
+            raise StudioError(f"{self.out} already holds a run (checkpoints/{LAST}{SUFFIX}); pass --resume to "
+                              "continue it, or choose another --out")
+        cls = _method_class(s.method)
+        config = build_config(cls, s.method_options)
+        torch.manual_seed(s.seed)
+        rng = np.random.default_rng(s.seed)
+        if s.init_from:
+            source = load_model(s.init_from, "cpu")
+            if source.method.name != cls.name:
+                raise CheckpointError(f"--init-from {s.init_from}: it holds a {source.method.name} model, not "
+                                      f"{cls.name}; fine-tuning keeps the method")
+            base = config_to_json(source.method.config)
+            config = build_config(cls, {**base, **s.method_options})
+        try:
+            method = cls(config, context)
+        except ValueError as e:
+            raise StudioError(f"{cls.name} options: {e}") from None
+        if s.init_from:
+            _copy_weights(source.method, method, s.init_from)
+        method.to(device)
+        return method, method.make_optimizers(), rng, 0
+
+    def _resume(self, fingerprint: str, device: torch.device):
+        s = self.settings
+        if not self.last_checkpoint.exists():
+            raise StudioError(f"--resume: {self.out} holds no checkpoint to continue (checkpoints/{LAST}{SUFFIX}); "
+                              "drop --resume to start a new run there")
+        loaded = load_model(self.last_checkpoint, device)
+        method = loaded.method
+        if method.name != s.method:
+            raise StudioError(f"--resume: {self.out} holds a {method.name} run, not {s.method}; use --method "
+                              f"{method.name}")
+        if loaded.dataset_fingerprint and loaded.dataset_fingerprint != fingerprint:
+            raise StudioError(f"--resume: {self.out} was trained on {loaded.dataset_spec!r} with other pixels or "
+                              f"labels (fingerprint {loaded.dataset_fingerprint}, now {fingerprint}); use the same "
+                              "--dataset, or --init-from to fine-tune on new data")
+        stored = config_to_json(method.config)
+        wanted = config_to_json(build_config(type(method), {**stored, **s.method_options}))
+        changed = sorted(k for k in wanted if wanted[k] != stored[k])
+        if changed:
+            raise StudioError(f"--resume keeps the run's method options; {', '.join(changed)} differ from the "
+                              "checkpoint. Drop them, or start a new run (--init-from to keep the weights)")
+        optimizers = method.make_optimizers()
+        rng = loaded.restore_training_state(optimizers)
+        if rng is None:
+            raise CheckpointError(f"{self.last_checkpoint}: no random-generator state; it cannot be resumed exactly")
+        return method, optimizers, rng, loaded.step
+
+    # --- outputs ---------------------------------------------------------------------------------
+    def _save(self, method: Method, optimizers: dict[str, torch.optim.Optimizer], rng: np.random.Generator,
+              step: int, meta: dict[str, Any], losses: dict[str, float]) -> Path:
+        path = save_checkpoint(self.checkpoint_dir / f"step-{step:08d}", method, step=step,
+                               meta={**meta, "metrics": losses}, optimizers=optimizers, rng=rng)
+        _replace_with_link(path, self.last_checkpoint)
+        _replace_with_link(sidecar(path), sidecar(self.last_checkpoint))
+        self._prune_checkpoints()
+        if self.callbacks.on_checkpoint is not None:
+            # The numbered file, so listeners can tell checkpoints apart (``last`` when it was not kept).
+            self.callbacks.on_checkpoint(step, path if path.exists() else self.last_checkpoint)
+        return self.last_checkpoint
+
+    def _prune_checkpoints(self) -> None:
+        numbered = sorted(self.checkpoint_dir.glob(f"step-*{SUFFIX}"))
+        for old in numbered[: max(0, len(numbered) - max(0, self.settings.keep_checkpoints))]:
+            sidecar(old).unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
+
+    def _write_metrics(self, step: int, losses: dict[str, float], rate: float) -> None:
+        record = {"step": step, "losses": losses, "steps_per_s": round(rate, 4), "time": round(time.time(), 3)}
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            for k, v in losses.items():
+                self._tensorboard.add_scalar(f"loss/{k}", v, step)
+            self._tensorboard.add_scalar("steps_per_s", rate, step)
+
+    def _trim_metrics(self, step: int) -> None:
+        """On resume, drop log lines a killed run wrote after its last checkpoint (they will be written again)."""
+        path = self.out / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if int(json.loads(line)["step"]) <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+
+    def _write_sample(self, method: Method, data: TrainingData, step: int) -> None:
+        # A fresh generator shows the same items at every step, and forking torch's RNG keeps the training
+        # stream untouched, so taking samples never changes what a resumed run computes.
+        devices = [data.device] if data.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            images = method.sample_grid(data, np.random.default_rng(self.settings.seed + 7919))
+        grid = tile_grid(images)
+        path = self.out / "samples" / f"step-{step:08d}.png"
+        buffer = io.BytesIO()
+        Image.fromarray(grid).save(buffer, format="PNG")
+        atomic_write_bytes(path, buffer.getvalue())
+        if self._tensorboard is not None:
+            self._tensorboard.add_image("samples", grid, step, dataformats="HWC")
+        if self.callbacks.on_sample is not None:
+            self.callbacks.on_sample(step, grid, path)
+
+    def _open_tensorboard(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        self._tensorboard = SummaryWriter(str(self.out / "tensorboard"))
+
+    def _log(self, message: str) -> None:
+        if self.callbacks.on_log is not None:
+            self.callbacks.on_log(message)
+
+    def _install_sigint(self) -> Callable[[], None]:
+        """First Ctrl-C: finish the step, save, return. Second: the usual KeyboardInterrupt (last checkpoint kept)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous) and previous not in (signal.SIG_IGN, signal.SIG_DFL):
+            previous = signal.default_int_handler
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            self._log("Ctrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to abort)")
+            self.request_stop()
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _method_class(name: str) -> type[Method]:
+    try:
+        return get_method(name)
+    except KeyError:
+        raise StudioError(f"unknown method {name!r}; choose one of {', '.join(method_names())}") from None
+
+
+def build_config(cls: type[Method], options: dict[str, Any]) -> Any:
+    """The method's config with ``options`` applied; text values are parsed, unknown names are an error."""
+    known = {f.name: f for f in config_fields(cls.config_class)}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise StudioError(f"{cls.name} has no option(s) {', '.join(unknown)}; its options are: "
+                          f"{', '.join(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in options.items():
+        f = known[name]
+        try:
+            if isinstance(value, str) and f.type is not str:
+                value = parse_value(f, value)
+            elif f.type is tuple and isinstance(value, list):
+                value = tuple(value)
+            elif f.type is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            else:
+                parse_value(f, ",".join(map(str, value)) if f.type is tuple else str(value))
+        except ValueError as e:
+            raise StudioError(f"{cls.name} option {e}") from None
+        kwargs[name] = value
+    return cls.config_class(**kwargs)
+
+
+def _copy_weights(source: Method, target: Method, origin: str) -> None:
+    theirs = [(s.name, s.shape) for s in source.slots]
+    ours = [(s.name, s.shape) for s in target.slots]
+    if theirs != ours:
+        raise CheckpointError(f"--init-from {origin}: its slots {theirs} differ from this dataset's {ours}; "
+                              "fine-tuning needs the same attributes and latent sizes")
+    try:
+        target.load_state_dict(source.state_dict())
+    except RuntimeError as e:
+        raise CheckpointError(f"--init-from {origin}: its weights do not fit ({str(e).splitlines()[0]})") from None
+
+
+def _replace_with_link(source: Path, target: Path) -> None:
+    """Make ``target`` the same file as ``source`` atomically: a hard link renamed into place (a copy where
+    links are not supported)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        atomic_write_bytes(target, source.read_bytes())
+        return
+    os.replace(tmp, target)
+
+
+def tile_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:
+    """Sample images -> one uint8 picture. (rows, cols, 3, H, W) keeps its layout; (n, 3, H, W) is laid out
+    eight to a row (or as a square when n is not a multiple of eight)."""
+    if images.dim() == 4:
+        n = images.shape[0]
+        cols = 8 if n % 8 == 0 else math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        if rows * cols > n:
+            images = torch.cat([images, images.new_full((rows * cols - n, *images.shape[1:]), 1.0)])
+        images = images.reshape(rows, cols, *images.shape[1:])
+    rows, cols, _, h, w = images.shape
+    tiles = to_uint8(images.reshape(rows * cols, *images.shape[2:])).reshape(rows, cols, h, w, 3)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = pad + r * (h + pad), pad + c * (w + pad)
+            grid[top:top + h, left:left + w] = tiles[r, c]
+    return grid

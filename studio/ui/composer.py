@@ -1,0 +1,711 @@
+"""The composer: one card per model slot, the composed image, a global A→B slider and query mode.
+
+Every change is a ``CompositionChange`` on ``undo_stack``; the panel's only mutable state is the current
+``Composition``, and ``_set_composition`` is the single place that shows it and asks the service for pixels.
+Composing keeps at most one request in flight: while one runs, later edits only mark the panel dirty, and the
+newest composition is sent when the result arrives. So a slider drag shows a fresh image as often as the model
+can make one, and a result always belongs to a composition the user really had.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from shiboken6 import isValid
+
+from studio.errors import StudioError
+from studio.service.composition import (
+    Composition,
+    FileSource,
+    ItemSource,
+    LatentSource,
+    MixtureSource,
+    Project,
+    SlotValue,
+    Source,
+)
+from studio.ui.composer_commands import CompositionChange
+from studio.ui.image_view import ImageView
+from studio.ui.query_panel import QueryPanel
+from studio.ui.slot_widget import AMOUNT_STEPS, T_STEPS, SlotWidget, put_sources
+from studio.ui.workers import gui_callback, run_in_background
+
+THUMB_SIDE = 72
+NO_MODEL = "No model loaded.\nOpen a model (File ▸ Open model…)\nor train one in the Training tab."
+EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
+
+
+def _source_files(source: Source | None) -> list[str]:
+    if isinstance(source, FileSource):
+        return [source.path]
+    if isinstance(source, MixtureSource):
+        return [p for s, _ in source.parts for p in _source_files(s)]
+    return []
+
+
+def _source_items(source: Source | None) -> list[int]:
+    if isinstance(source, ItemSource):
+        return [source.index]
+    if isinstance(source, MixtureSource):
+        return [i for s, _ in source.parts for i in _source_items(s)]
+    return []
+
+
+def has_any_source(composition: Composition) -> bool:
+    return composition.base is not None or any(v.a is not None for v in composition.slots.values())
+
+
+def save_image_atomically(path: str | Path, image: Image.Image, **params: Any) -> Path:
+    """Write through a temporary file in the same folder and rename it, so a failure never leaves half a file."""
+    target = Path(path)
+    fmt = Image.registered_extensions().get(target.suffix.lower())
+    if fmt is None:
+        raise StudioError(f"{target}: unknown image type {target.suffix!r}; use .png, .jpg, .gif or .webp")
+    if not target.parent.is_dir():
+        raise StudioError(f"{target}: the folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        image.save(tmp, format=fmt, **params)
+        os.replace(tmp, target)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise StudioError(f"{target}: could not write the image ({e})") from None
+    return target
+
+
+class ComposerPanel(QWidget):
+    """See the module docstring. Signals: ``composition_changed(Composition)``, ``image_changed(np.ndarray)``,
+    ``result_changed(ComposeResult)`` (the image with its latents, for the latent plot), ``slot_activated(str)``
+    (the user focused a slot card) and ``status_changed(str)``."""
+
+    composition_changed = Signal(object)
+    image_changed = Signal(object)
+    result_changed = Signal(object)
+    slot_activated = Signal(str)
+    status_changed = Signal(str)
+
+    def __init__(self, service: Any, parent: QWidget | None = None, channel: str = "composer") -> None:
+        super().__init__(parent)
+        self.service = service
+        self._channel = channel
+        self._composition = Composition()
+        self._slot_widgets: dict[str, SlotWidget] = {}
+        self._thumbs: OrderedDict[Source, tuple[np.ndarray | None, str, str]] = OrderedDict()
+        self._in_flight = False
+        self._dirty = False
+        self._requested: dict[int, Composition] = {}
+        self._shown_request = 0
+        self._image: np.ndarray | None = None
+        self._result: Any = None
+        self._global_gesture = 0
+        self._query: tuple[Composition, int | None, dict[str, str]] | None = None
+        self._model_key: tuple[Any, ...] | None = None
+        self._directions: dict[str, Any] = {}
+
+        self.undo_stack = QUndoStack(self)
+        self.undo_action: QAction = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
+        self.redo_action: QAction = self.undo_stack.createRedoAction(self, "&Redo")
+        redo_keys = list(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo))
+        if QKeySequence("Ctrl+Shift+Z") not in redo_keys:
+            redo_keys.append(QKeySequence("Ctrl+Shift+Z"))
+        self.redo_action.setShortcuts(redo_keys)
+        self.addAction(self.undo_action)
+        self.addAction(self.redo_action)
+
+        self._build()
+        self._relay_model = gui_callback(self._on_model_or_dataset_changed, owner=self)
+        self.service.events.model_changed.connect(self._relay_model)
+        self.service.events.dataset_changed.connect(self._relay_model)
+        events, relay = self.service.events, self._relay_model
+        self.destroyed.connect(lambda *_: [s.disconnect(relay, missing_ok=True)
+                                           for s in (events.model_changed, events.dataset_changed)])
+        self._on_model_or_dataset_changed()
+
+    # --- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.slots_box = QWidget()
+        self.slots_layout = QVBoxLayout(self.slots_box)
+        self.slots_layout.setContentsMargins(4, 4, 4, 4)
+        self.slots_layout.setSpacing(6)
+        self.slots_hint = QLabel(NO_MODEL)
+        self.slots_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.slots_hint.setStyleSheet("color: palette(placeholder-text);")
+        self.slots_layout.addWidget(self.slots_hint)
+        self.slots_layout.addStretch(1)
+        self.slots_scroll = QScrollArea()
+        self.slots_scroll.setWidgetResizable(True)
+        self.slots_scroll.setWidget(self.slots_box)
+        self.slots_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.slots_scroll.setMinimumWidth(380)
+        self.slots_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        # output: the synthesis and, after a query, the dataset's real image beside it
+        self.output = ImageView(NO_MODEL, 256)
+        self.output.setMinimumSize(160, 160)
+        self.output_caption = QLabel("composed")
+        self.exact_view = ImageView("", 128)
+        self.exact_view.setMinimumSize(96, 96)
+        self.exact_caption = QLabel("")
+        self.exact_caption.setWordWrap(True)
+        self.exact_box = QWidget()
+        exact_lay = QVBoxLayout(self.exact_box)
+        exact_lay.setContentsMargins(0, 0, 0, 0)
+        exact_lay.addWidget(self.exact_caption)
+        exact_lay.addWidget(self.exact_view, 1)
+        self.exact_box.setVisible(False)
+        synth_lay = QVBoxLayout()
+        synth_lay.addWidget(self.output_caption)
+        synth_lay.addWidget(self.output, 1)
+        images = QHBoxLayout()
+        images.addLayout(synth_lay, 3)
+        images.addWidget(self.exact_box, 2)
+
+        self.status = QLabel("")
+        self.status.setStyleSheet("color: palette(placeholder-text);")
+        self.status.setWordWrap(True)
+
+        self.global_slider = QSlider(Qt.Orientation.Horizontal)
+        self.global_slider.setRange(0, T_STEPS)
+        self.global_slider.setToolTip("move every unlocked slot that has a second source from A to B together")
+        self.global_label = QLabel("")
+        global_row = QHBoxLayout()
+        global_row.addWidget(QLabel("All slots  A"))
+        global_row.addWidget(self.global_slider, 1)
+        global_row.addWidget(QLabel("B"))
+        global_row.addWidget(self.global_label)
+
+        self.undo_button = QToolButton()
+        self.undo_button.setText("Undo")
+        self.undo_button.clicked.connect(self.undo_stack.undo)
+        self.redo_button = QToolButton()
+        self.redo_button.setText("Redo")
+        self.redo_button.clicked.connect(self.undo_stack.redo)
+        self.undo_stack.indexChanged.connect(self._sync_undo_buttons)
+        self._sync_undo_buttons()
+        self.clear_all_button = QToolButton()
+        self.clear_all_button.setText("Clear all")
+        self.clear_all_button.setToolTip("clear every unlocked slot")
+        self.clear_all_button.clicked.connect(self.clear_all)
+        tools = QHBoxLayout()
+        tools.addWidget(self.undo_button)
+        tools.addWidget(self.redo_button)
+        tools.addStretch(1)
+        tools.addWidget(self.clear_all_button)
+
+        self.query_panel = QueryPanel()
+        self.query_box = QGroupBox("Query: synthesise attribute values")
+        qlay = QVBoxLayout(self.query_box)
+        qlay.addWidget(self.query_panel)
+
+        out = QWidget()
+        out_lay = QVBoxLayout(out)
+        out_lay.setContentsMargins(4, 4, 4, 4)
+        out_lay.addLayout(tools)
+        out_lay.addLayout(images, 1)
+        out_lay.addWidget(self.status)
+        out_lay.addLayout(global_row)
+        out_lay.addWidget(self.query_box)
+        out.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.slots_scroll)
+        self.splitter.addWidget(out)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.splitter)
+
+        self.global_slider.sliderPressed.connect(self._on_global_pressed)
+        self.global_slider.valueChanged.connect(self._on_global_slider)
+        self.query_panel.synthesise_requested.connect(self.synthesise)
+        QApplication.instance().focusChanged.connect(self._on_focus_changed)
+
+    # --- public API --------------------------------------------------------------------------------
+    @property
+    def composition(self) -> Composition:
+        return self._composition
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The image on show (the newest composed one)."""
+        return self._image
+
+    @property
+    def result(self) -> Any:
+        """The ComposeResult on show (image and per-slot latents), or None."""
+        return self._result
+
+    @property
+    def slot_widgets(self) -> dict[str, SlotWidget]:
+        return dict(self._slot_widgets)
+
+    def slot_names(self) -> list[str]:
+        return list(self._slot_widgets)
+
+    def set_slot_item(self, slot: str, index: int) -> None:
+        """Put dataset item ``index`` into ``slot``'s source A (the latent plot and the browser call this)."""
+        self._check_slot(slot)
+        value = put_sources(self._composition.slot(slot), "a", [ItemSource(int(index))])
+        self._edit_slot(slot, value, f"{self._title(slot)}: item {int(index)}")
+
+    def set_composition(self, composition: Composition, text: str = "set composition") -> None:
+        """Replace the whole composition as one undoable step."""
+        self._push(composition, text)
+
+    def clear_all(self) -> None:
+        slots = {k: (v if v.locked else SlotValue()) for k, v in self._composition.slots.items()}
+        self._push(replace(self._composition, slots=slots), "clear all")
+
+    def export_image(self, path: str | Path, scale: int = 1) -> Path:
+        """Save the composed image (``scale`` enlarges it with crisp pixels)."""
+        if self._image is None:
+            raise StudioError("nothing to export yet: compose an image first (drop items into the slots)")
+        return save_image_atomically(path, self._enlarged(self._image, scale))
+
+    def export_strip(self, path: str | Path, frames: int = 9, scale: int = 1) -> Path:
+        """The interpolation of every unlocked slot with a second source, from A to B, as one row of images."""
+        images = self._interpolation_frames(frames)
+        strip = np.concatenate(images, axis=1)
+        return save_image_atomically(path, self._enlarged(strip, scale))
+
+    def export_gif(self, path: str | Path, frames: int = 24, scale: int = 1, frame_ms: int = 80) -> Path:
+        """An animated GIF going A → B and back, so it loops without a jump."""
+        images = self._interpolation_frames(frames)
+        loop = images + images[-2:0:-1]
+        pictures = [self._enlarged(i, scale) for i in loop]
+        return save_image_atomically(path, pictures[0], save_all=True, append_images=pictures[1:],
+                                     duration=int(frame_ms), loop=0, disposal=2)
+
+    def save_project(self, path: str | Path) -> Path:
+        model = self.service.model
+        dataset = self.service.dataset
+        Project(self._composition, checkpoint=str(getattr(model, "path", "") or ""),
+                dataset=str(getattr(dataset, "spec", "") or "")).save(path)
+        return Path(path)
+
+    def open_project(self, path: str | Path) -> Project:
+        """Load a project's composition into the composer (undoable). The project must fit the loaded model."""
+        project = Project.load(path)
+        self._check_fits(project, Path(path))
+        self._push(project.composition, f"open {Path(path).name}")
+        return project
+
+    # --- edits -------------------------------------------------------------------------------------
+    def _push(self, after: Composition, text: str, merge_key: str | None = None) -> None:
+        if after == self._composition:
+            return
+        self.undo_stack.push(CompositionChange(self._set_composition, self._composition, after, text, merge_key))
+
+    def _edit_slot(self, slot: str, value: SlotValue, text: str, merge_key: str | None = None) -> None:
+        self._push(self._composition.with_slot(slot, value), text, merge_key)
+
+    def _on_slot_edited(self, slot: str, value: SlotValue, text: str, merge_key: str | None) -> None:
+        self._edit_slot(slot, value, text, merge_key)
+
+    def _on_slot_dropped(self, slot: str, target: str, items: list[int], files: list[str]) -> None:
+        if items:
+            sources = [ItemSource(int(i)) for i in items]
+            what = f"item {items[0]}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
+            self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources),
+                            f"{self._title(slot)}: {what}")
+        elif files:
+            self._show_status(f"encoding {Path(files[0]).name}…")
+            run_in_background(self._encode_files, files, owner=self,
+                              on_result=lambda encoded: self._on_files_encoded(slot, target, encoded),
+                              on_error=self._on_background_error)
+
+    def _encode_files(self, files: list[str]) -> list[str]:
+        """Worker thread: encode each file once through the service (it caches), so a bad file is reported at
+        the drop instead of breaking every later compose."""
+        for path in files:
+            self.service.encode_image(path)
+        return files
+
+    def _on_files_encoded(self, slot: str, target: str, files: list[str]) -> None:
+        if slot not in self._slot_widgets:
+            return
+        sources = [FileSource(str(Path(p).resolve())) for p in files]
+        self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources),
+                        f"{self._title(slot)}: {Path(files[0]).name}")
+
+    def _on_global_pressed(self) -> None:
+        self._global_gesture += 1
+
+    def _on_global_slider(self, position: int) -> None:
+        t = position / T_STEPS
+        self.global_label.setText(f"t = {t:.2f}")
+        self._push(self._composition.with_global_t(t), "move all slots A→B", f"global:{self._global_gesture}")
+
+    def _sync_undo_buttons(self, *_: Any) -> None:
+        """Fixed-width buttons; what they would undo or redo goes in the tooltip."""
+        stack = self.undo_stack
+        self.undo_button.setEnabled(stack.canUndo())
+        self.redo_button.setEnabled(stack.canRedo())
+        self.undo_button.setToolTip(f"Undo {stack.undoText()} (Ctrl+Z)" if stack.canUndo() else "nothing to undo")
+        self.redo_button.setToolTip(f"Redo {stack.redoText()} (Ctrl+Shift+Z)" if stack.canRedo() else
+                                    "nothing to redo")
+
+    # --- query mode ----------------------------------------------------------------------------------
+    def synthesise(self, values: dict[str, str]) -> None:
+        """Fill every slot from the service's cover set for ``values`` (off the GUI thread)."""
+        if self.service.model is None or self.service.dataset is None:
+            self.query_panel.show_result("Open a model and a dataset first.")
+            return
+        self.query_panel.show_result("finding a cover set…")
+        run_in_background(self.service.query, dict(values), owner=self,
+                          on_result=lambda result: self._on_query_answered(values, result),
+                          on_error=self._on_query_failed)
+
+    def _on_query_answered(self, values: dict[str, str], result: Any) -> None:
+        composition = result.composition
+        for name in self._slot_widgets:  # slots the cover does not name take its base
+            if name not in composition.slots:
+                composition = composition.with_slot(name, SlotValue())
+        self._query = (composition, result.exact_index, dict(values))
+        text = ", ".join(f"{k}={v}" for k, v in values.items()) or "any values"
+        if result.exact_index is None:
+            self.query_panel.show_result(f"{text}: no item of the dataset has exactly these values; the image is a "
+                                         "synthesis of a combination the data never showed.")
+        else:
+            where = "training" if getattr(result, "exact_in_training", False) else "held-out"
+            self.query_panel.show_result(f"{text}: the dataset has this exact image (item {result.exact_index}, "
+                                         f"{where}); it is shown beside the synthesis.")
+        if composition == self._composition:
+            self._show_query_match()
+        self._push(composition, f"query {text}")
+
+    def _on_query_failed(self, error: BaseException) -> None:
+        self.query_panel.show_result(str(error))
+
+    def _show_query_match(self) -> None:
+        match = self._query
+        if match is None or match[0] != self._composition:
+            self.exact_box.setVisible(False)
+            self.output_caption.setText("composed")
+            return
+        exact = match[1]
+        self.output_caption.setText("synthesis")
+        if exact is None:
+            self.exact_view.set_image(None)
+            self.exact_view.set_placeholder("not in the dataset\n(zero-shot)")
+            self.exact_caption.setText("in the dataset: none")
+        else:
+            self.exact_view.set_image(self.service.dataset.image(int(exact)))
+            self.exact_caption.setText(f"in the dataset: item {exact}")
+        self.exact_box.setVisible(True)
+
+    # --- showing a composition -----------------------------------------------------------------------
+    def _set_composition(self, composition: Composition) -> None:
+        """The single setter (undo commands call it): refresh the cards, then compose."""
+        self._composition = composition
+        for name, widget in self._slot_widgets.items():
+            value = composition.slot(name)
+            if widget.value != value or widget.base != composition.base:
+                widget.set_value(value, composition.base)
+        self._sync_global_slider()
+        self._show_query_match()
+        self.composition_changed.emit(composition)
+        self._request_compose()
+
+    def _sync_global_slider(self) -> None:
+        movable = [v for v in self._composition.slots.values() if v.b is not None and not v.locked]
+        self.global_slider.setEnabled(bool(movable))
+        if movable and len({v.t for v in movable}) == 1:
+            self.global_slider.blockSignals(True)
+            self.global_slider.setValue(round(movable[0].t * T_STEPS))
+            self.global_slider.blockSignals(False)
+            self.global_label.setText(f"t = {movable[0].t:.2f}")
+        elif movable:
+            self.global_label.setText("mixed")
+        else:
+            self.global_label.setText("")
+        self.global_slider.setToolTip("move every unlocked slot that has a second source from A to B together"
+                                      if movable else "drop a second source (B) into a slot to interpolate")
+
+    def _request_compose(self) -> None:
+        if self.service.model is None:
+            self._show_image(None, NO_MODEL)
+            return
+        if not has_any_source(self._composition):
+            self._show_image(None, EMPTY)
+            return
+        if self._in_flight:
+            self._dirty = True
+            return
+        self._send()
+
+    def _send(self) -> None:
+        composition = self._composition
+        self._dirty = False
+        self._in_flight = True
+        try:
+            request_id = self.service.request_compose(composition, self._relay_result, channel=self._channel,
+                                                      on_error=self._relay_error)
+        except TypeError:  # a service without error callbacks
+            request_id = self.service.request_compose(composition, self._relay_result, channel=self._channel)
+        except StudioError as e:
+            self._in_flight = False
+            self._show_status(str(e), error=True)
+            return
+        self._requested[request_id] = composition
+
+    def _relay_result(self, result: Any) -> None:
+        """Worker thread: hop to the GUI thread (a deleted panel just drops it)."""
+        gui_callback(self._on_composed, owner=self)(result)
+
+    def _relay_error(self, error: BaseException) -> None:
+        gui_callback(self._on_compose_failed, owner=self)(error)
+
+    def _on_composed(self, result: Any) -> None:
+        self._in_flight = False
+        composition = self._requested.pop(result.request_id, None)
+        for rid in [r for r in self._requested if r < result.request_id]:
+            del self._requested[rid]
+        if result.request_id >= self._shown_request and composition is not None:
+            self._shown_request = result.request_id
+            self._result = result
+            h, w = result.image.shape[:2]
+            self._show_image(result.image, "")
+            self._show_status(f"{w}×{h} px · composed in {result.seconds * 1000:.0f} ms", announce=False)
+            self.image_changed.emit(result.image)
+            self.result_changed.emit(result)
+        if self._dirty:
+            self._request_compose()
+
+    def _on_compose_failed(self, error: BaseException) -> None:
+        self._in_flight = False
+        self._show_status(str(error), error=True)
+        if self._dirty:
+            self._request_compose()
+
+    def _show_image(self, image: np.ndarray | None, placeholder: str) -> None:
+        if image is None:
+            self._image = None
+            self._result = None
+            self.output.set_placeholder(placeholder)
+            self._show_status("", announce=False)
+        self.output.set_image(image)
+        if image is not None:
+            self._image = image
+
+    def _show_status(self, text: str, error: bool = False, announce: bool = True) -> None:
+        """The line under the image; ``announce`` also tells the window (its status bar), which routine
+        compose timings would only flood."""
+        self.status.setStyleSheet("color: #c0392b;" if error else "color: palette(placeholder-text);")
+        self.status.setText(text)
+        if announce:
+            self.status_changed.emit(text)
+
+    def _on_background_error(self, error: BaseException) -> None:
+        self._show_status(str(error), error=True)
+
+    # --- model and dataset ---------------------------------------------------------------------------
+    def _on_model_or_dataset_changed(self, *_: Any) -> None:
+        """Rebuild the cards for a new model; start from the dataset's most legible item as the base."""
+        model, dataset = self.service.model, self.service.dataset
+        key = (id(model), getattr(model, "path", None), id(dataset))
+        if key == self._model_key:
+            return
+        self._model_key = key
+        self._thumbs.clear()
+        self._directions.clear()
+        self._query = None
+        for widget in self._slot_widgets.values():
+            widget.setParent(None)
+            widget.deleteLater()
+        self._slot_widgets.clear()
+        self.query_panel.set_schema(model.schema if model is not None else None)
+        self.query_box.setVisible(model is not None and len(model.schema) > 0)
+        if model is None:
+            self.slots_hint.setText(NO_MODEL)
+            self.slots_hint.setVisible(True)
+        else:
+            self.slots_hint.setVisible(False)
+            for k, spec in enumerate(model.slots):
+                widget = SlotWidget(spec, self._describe, self._fingerprint)
+                widget.edited.connect(self._on_slot_edited)
+                widget.dropped.connect(self._on_slot_dropped)
+                widget.directions_wanted.connect(self._fetch_directions)
+                widget.activated.connect(self.slot_activated)
+                self.slots_layout.insertWidget(k, widget)
+                self._slot_widgets[spec.name] = widget
+        base = self._default_item()
+        start = Composition({name: SlotValue() for name in self._slot_widgets},
+                            ItemSource(base) if base is not None else None)
+        self._composition = Composition()
+        self._requested.clear()
+        self._set_composition(start)
+        self.undo_stack.clear()
+
+    def _default_item(self) -> int | None:
+        """A legible starting item: the most contrasted of the first few (some items are blank by design,
+        e.g. a letter in its background's colour)."""
+        dataset = self.service.dataset
+        if dataset is None or len(dataset) == 0:
+            return None
+        candidates = np.arange(min(32, len(dataset)))
+        contrast = [float(dataset.image(int(i)).std()) for i in candidates]
+        return int(candidates[int(np.argmax(contrast))])
+
+    def _fingerprint(self) -> str:
+        dataset = self.service.dataset
+        return str(getattr(dataset, "fingerprint", "") or "") if dataset is not None else ""
+
+    def _describe(self, source: Source) -> tuple[np.ndarray | None, str, str]:
+        """Thumbnail, caption and tooltip of a source (cached: cards refresh on every slider step)."""
+        hit = self._thumbs.get(source)
+        if hit is not None:
+            return hit
+        described = self._describe_uncached(source)
+        self._thumbs[source] = described
+        while len(self._thumbs) > 512:
+            self._thumbs.popitem(last=False)
+        return described
+
+    def _describe_uncached(self, source: Source) -> tuple[np.ndarray | None, str, str]:
+        dataset = self.service.dataset
+        if isinstance(source, ItemSource):
+            if dataset is None or not 0 <= source.index < len(dataset):
+                return None, f"item {source.index}?", "this item is not in the open dataset"
+            values = dataset.values(source.index)
+            tip = f"item {source.index}\n" + "\n".join(f"{k}: {v}" for k, v in values.items())
+            return dataset.image(source.index), f"item {source.index}", tip
+        if isinstance(source, FileSource):
+            name = Path(source.path).name
+            caption = name if len(name) <= 14 else name[:11] + "…"
+            try:
+                with Image.open(source.path) as im:
+                    thumb = im.convert("RGB")
+                    thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.NEAREST)
+                    return np.asarray(thumb), caption, source.path
+            except (OSError, ValueError):
+                return None, caption + " (missing)", f"{source.path}\ncannot be read"
+        if isinstance(source, LatentSource):
+            return None, "stored latent", "a latent value stored in the project"
+        if isinstance(source, MixtureSource) and source.parts:
+            image, _, _ = self._describe(source.parts[0][0])
+            return image, f"mix of {len(source.parts)}", "a weighted mixture of several sources"
+        return None, "", ""
+
+    # --- directions ------------------------------------------------------------------------------------
+    def _fetch_directions(self, slot: str) -> None:
+        if slot in self._directions:
+            self._show_directions(slot, self._directions[slot])
+            return
+        run_in_background(self.service.directions, slot, owner=self,
+                          on_result=lambda d: self._show_directions(slot, d),
+                          on_error=lambda e: self._directions_failed(slot, e))
+
+    def _show_directions(self, slot: str, directions: Any) -> None:
+        self._directions[slot] = directions
+        widget = self._slot_widgets.get(slot)
+        if widget is None:
+            return
+        choices = [(directions.attribute, v) for k, v in enumerate(directions.values) if directions.counts[k] > 0]
+        widget.set_direction_choices(choices, f"SVM accuracy {directions.accuracy:.0%} on encoded items",
+                                     reach=direction_reach(directions))
+
+    def _directions_failed(self, slot: str, error: BaseException) -> None:
+        widget = self._slot_widgets.get(slot)
+        if widget is not None:
+            widget.set_direction_choices([], str(error))
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _title(self, slot: str) -> str:
+        widget = self._slot_widgets.get(slot)
+        return widget.spec.title if widget is not None else slot
+
+    def _check_slot(self, slot: str) -> None:
+        if slot not in self._slot_widgets:
+            known = ", ".join(self._slot_widgets) or "none (no model loaded)"
+            raise StudioError(f"no slot named {slot!r}; the model's slots are: {known}")
+
+    def _check_fits(self, project: Project, path: Path) -> None:
+        model = self.service.model
+        if model is None:
+            raise StudioError(f"{path}: open a model first (the project was made with {project.checkpoint or '?'})")
+        unknown = sorted(set(project.composition.slots) - set(self._slot_widgets))
+        if unknown:
+            raise StudioError(f"{path}: slots {', '.join(unknown)} are not in the loaded model ({model.method}: "
+                              f"{', '.join(self._slot_widgets)}); open the project's model "
+                              f"{project.checkpoint or ''} first")
+        comp = project.composition
+        items = [i for v in comp.slots.values() for s in (v.a, v.b) for i in _source_items(s)]
+        items += _source_items(comp.base)
+        dataset = self.service.dataset
+        if items and dataset is None:
+            raise StudioError(f"{path}: the project uses dataset items; open its dataset {project.dataset} first")
+        bad = [i for i in items if not 0 <= i < len(dataset)] if items else []
+        if bad:
+            raise StudioError(f"{path}: items {bad[:5]} are outside the open dataset {dataset.spec} "
+                              f"({len(dataset)} items); open the project's dataset {project.dataset} first")
+
+    def _interpolation_frames(self, frames: int) -> list[np.ndarray]:
+        if self.service.model is None:
+            raise StudioError("no model loaded: open a model before exporting")
+        if frames < 2:
+            raise StudioError(f"an interpolation needs at least 2 frames, not {frames}")
+        if not any(v.b is not None and not v.locked for v in self._composition.slots.values()):
+            raise StudioError("nothing to interpolate: no unlocked slot has a second source. Drop an item onto a "
+                              "slot's B tile first.")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            return [np.asarray(f) for f in self.service.interpolate(self._composition, None, int(frames))]
+        finally:
+            QApplication.restoreOverrideCursor()
+
+    @staticmethod
+    def _enlarged(image: np.ndarray, scale: int) -> Image.Image:
+        scale = max(1, int(scale))
+        if scale > 1:
+            image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+        return Image.fromarray(np.ascontiguousarray(image))
+
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if not isValid(self):
+            return
+        for widget in self._slot_widgets.values():
+            widget.set_active(new is not None and (new is widget or widget.isAncestorOf(new)))
+
+
+def direction_reach(directions: Any) -> float:
+    """How far the amount slider should reach: twice the largest distance of a value's centre from the middle of
+    all centres along that value's direction, so every value is within reach whatever the latent scale."""
+    present = np.asarray(directions.counts) > 0
+    if not present.any():
+        return 1.0
+    centres = np.asarray(directions.centres, np.float64)[present]
+    dirs = np.asarray(directions.directions, np.float64)[present]
+    middle = centres.mean(axis=0)
+    spread = np.abs(((centres - middle) * dirs).sum(axis=1)).max()
+    return float(max(0.25, 2.0 * spread)) if np.isfinite(spread) else 1.0
+
+
+__all__ = ["AMOUNT_STEPS", "ComposerPanel", "direction_reach"]

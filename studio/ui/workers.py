@@ -1,0 +1,98 @@
+"""Run work off the GUI thread and get its outcome back on the GUI thread, safely.
+
+Two shapes cover the app: ``watch(future, ...)`` for the service's ``concurrent.futures.Future`` results, and
+``run_in_background(fn, ...)`` for the UI's own short jobs (writing an export, reading a file). Both deliver
+``on_result`` / ``on_error`` on the GUI thread through superqt's ``ensure_main_thread``, and drop the delivery if
+``owner`` (a widget) has been deleted meanwhile, so a late result never touches a dead widget. Errors without an
+``on_error`` go to the error dialog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool
+from shiboken6 import isValid
+from superqt.utils import ensure_main_thread
+
+from studio.ui import errors
+
+T = TypeVar("T")
+ResultHandler = Callable[[Any], None]
+ErrorHandler = Callable[[BaseException], None]
+
+
+@ensure_main_thread
+def call_on_gui_thread(fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn(*args)`` on the GUI thread (queued when called from another thread)."""
+    fn(*args)
+
+
+def gui_callback(fn: Callable[..., Any], owner: QObject | None = None) -> Callable[..., None]:
+    """A thread-safe wrapper of ``fn`` for plain-Python events (psygnal, service callbacks): it runs ``fn`` on
+    the GUI thread, and not at all once ``owner`` is gone."""
+
+    def relay(*args: Any) -> None:
+        call_on_gui_thread(_call_if_alive, owner, fn, args)
+
+    return relay
+
+
+def _call_if_alive(owner: QObject | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    if owner is not None and not isValid(owner):
+        return
+    fn(*args)
+
+
+def watch(future: Future, on_result: ResultHandler | None = None, on_error: ErrorHandler | None = None,
+          owner: QObject | None = None) -> Future:
+    """Deliver a future's result or exception on the GUI thread. Cancelled futures deliver nothing."""
+
+    def done(f: Future) -> None:
+        if f.cancelled():
+            return
+        exc = f.exception()
+        if exc is not None:
+            call_on_gui_thread(_deliver_error, owner, on_error, exc)
+        elif on_result is not None:
+            call_on_gui_thread(_call_if_alive, owner, on_result, (f.result(),))
+
+    future.add_done_callback(done)
+    return future
+
+
+def _deliver_error(owner: QObject | None, on_error: ErrorHandler | None, exc: BaseException) -> None:
+    if isinstance(exc, CancelledError):
+        return
+    if on_error is not None and (owner is None or isValid(owner)):
+        on_error(exc)
+    else:
+        errors.report(exc)
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], future: Future):
+        super().__init__()
+        self._fn, self._args, self._kwargs, self._future = fn, args, kwargs, future
+
+    def run(self) -> None:
+        if not self._future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._fn(*self._args, **self._kwargs)
+        except BaseException as exc:  # delivered to the GUI thread, never lost
+            self._future.set_exception(exc)
+        else:
+            self._future.set_result(result)
+
+
+def run_in_background(fn: Callable[..., T], *args: Any, on_result: ResultHandler | None = None,
+                      on_error: ErrorHandler | None = None, owner: QObject | None = None,
+                      pool: QThreadPool | None = None, **kwargs: Any) -> Future:
+    """Run ``fn(*args, **kwargs)`` on a Qt thread pool; returns its Future, outcome delivered via ``watch``."""
+    future: Future = Future()
+    watch(future, on_result, on_error, owner)
+    (pool or QThreadPool.globalInstance()).start(_Job(fn, args, kwargs, future))
+    return future

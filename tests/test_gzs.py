@@ -1,0 +1,129 @@
+"""GZS-Net: slots, shapes, the batched losses against the one-call-per-role reference, and that it learns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from studio.data.splits import ZeroShotSplit
+from studio.methods._gzs_reference import unbatched_losses
+from studio.methods.base import MethodContext, StepContext
+from studio.methods.gzs import GZSConfig, GZSNet, chunk_sizes
+from studio.methods.registry import get_method
+from studio.training.data import TrainingData
+
+TINY = {"width": 8, "hidden": 32}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and far faster when other processes share the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_fonts) -> TrainingData:
+    return TrainingData(tiny_fonts, ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0))
+
+
+def make_model(data: TrainingData, **options) -> GZSNet:
+    torch.manual_seed(0)
+    config = GZSConfig(**{**TINY, **options})
+    return GZSNet(config, MethodContext(data.schema, data.resolution, len(data.train_indices)))
+
+
+def test_registered_under_its_name():
+    assert get_method("gzs") is GZSNet
+
+
+def test_slots_are_the_attributes_with_an_even_split(data):
+    model = make_model(data)
+    assert [s.name for s in model.slots] == data.schema.names
+    assert [s.attribute for s in model.slots] == data.schema.names
+    assert [s.shape for s in model.slots] == [(20,)] * 5
+
+
+def test_uneven_and_explicit_chunk_sizes():
+    assert chunk_sizes(GZSConfig(latent_dim=12), 5) == [3, 3, 2, 2, 2]
+    assert chunk_sizes(GZSConfig(latent_sizes=(4, 1, 2, 2, 8)), 5) == [4, 1, 2, 2, 8]
+    with pytest.raises(ValueError, match="5 positive sizes"):
+        chunk_sizes(GZSConfig(latent_sizes=(4, 4)), 5)
+
+
+@pytest.mark.parametrize("norm", ["instance", "group", "none"])
+def test_encode_decode_shapes_and_range(data, norm):
+    model = make_model(data, norm=norm, upsample="resize" if norm == "group" else "deconv").eval()
+    x = data.images(data.train_indices[:3])
+    with torch.no_grad():
+        z = model.encode(x)
+        y = model.decode(z)
+    assert {k: tuple(v.shape) for k, v in z.items()} == {name: (3, 20) for name in data.schema.names}
+    assert y.shape == x.shape
+    assert float(y.abs().max()) <= 1.0
+
+
+def test_batched_losses_equal_the_one_call_per_role_reference(data):
+    model = make_model(data)
+    batch = model.sample_batch(data, np.random.default_rng(3), 4)
+    batched = model.compute_losses(batch)
+    reference = unbatched_losses(model, batch)
+    assert set(batched) == set(reference) == {"loss", "reconstruction", "swap", "composite", "cycle"}
+    for name in batched:
+        assert float(batched[name].detach()) == pytest.approx(float(reference[name].detach()), rel=1e-5), name
+
+
+def test_batched_gradients_equal_the_reference(data):
+    model = make_model(data, weight_cycle=0.5, weight_swap=2.0)
+    batch = model.sample_batch(data, np.random.default_rng(4), 3)
+    model.compute_losses(batch)["loss"].backward()
+    batched = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    unbatched_losses(model, batch)["loss"].backward()
+    for got, want in zip(batched, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-6)
+
+
+def test_zero_weights_drop_their_terms(data):
+    model = make_model(data, weight_cycle=0.0, weight_composite=0.0)
+    with torch.no_grad():
+        losses = model.compute_losses(model.sample_batch(data, np.random.default_rng(0), 2))
+    assert set(losses) == {"loss", "reconstruction", "swap"}
+    assert float(losses["loss"]) == pytest.approx(float(losses["reconstruction"] + losses["swap"]), rel=1e-6)
+
+
+def test_swap_moves_exactly_one_chunk(data):
+    """The swap term's latents: centre with partner j's chunk j, checked against a hand-built latent."""
+    model = make_model(data).eval()
+    batch = model.sample_batch(data, np.random.default_rng(1), 2)
+    m = model.num_attributes
+    with torch.no_grad():
+        z = model.encoder(batch["images"]).view(2, m + 2, -1)
+        j = 2
+        expected = z[:, 0].clone()
+        expected[:, 40:60] = z[:, 1 + j, 40:60]
+        built = torch.where(model.chunk_mask[j], z[:, 1 + j], z[:, 0])
+    torch.testing.assert_close(built, expected)
+
+
+def test_loss_decreases_over_thirty_steps(data):
+    model = make_model(data, lr=2e-3)
+    optimizers = model.make_optimizers()
+    ctx = StepContext(torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    history = [model.training_step(model.sample_batch(data, rng, 4), optimizers, i, ctx)["loss"] for i in range(30)]
+    assert np.mean(history[-5:]) < 0.8 * np.mean(history[:5])
+
+
+def test_sample_grid_shows_groups_and_swaps(data):
+    model = make_model(data)
+    model.train()
+    grid = model.sample_grid(data, np.random.default_rng(0))
+    m = len(data.schema)
+    assert grid.shape == (4, 2 * m + 4, 3, 32, 32)
+    assert model.training  # put back in training mode
+    groups = data.group_sampler.sample(4, np.random.default_rng(0)).groups
+    torch.testing.assert_close(grid[:, 0], data.images(groups[:, 0]))

@@ -1,0 +1,158 @@
+"""LORD (paper 001): both stages in one run, resume across the boundary, stage-2 encoders that reproduce the
+stage-1 codes, the reconstruction-loss choice, evaluation, and composing through the service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from studio.data.splits import ZeroShotSplit
+from studio.errors import StudioError
+from studio.methods.base import MethodContext
+from studio.methods.lord import CLASS_SLOT, CONTENT_SLOT, Lord, LordConfig
+from studio.methods.perceptual import PixelLoss, VGGPerceptualLoss, cached_vgg_weights, make_reconstruction_loss
+from studio.training.data import TrainingData
+from studio.training.model_io import load_model
+from studio.training.trainer import Trainer, TrainSettings
+
+SPEC = "fonts:tiny,res=32"
+SMALL = {"class_dim": 8, "content_dim": 8, "width": 8, "hidden": 32, "recon_loss": "pixel"}
+
+
+def settings(out: Path, steps: int, stage1: int, stage2: int, **extra) -> TrainSettings:
+    options = {**SMALL, "stage1_steps": stage1, "stage2_steps": stage2, **extra}
+    return TrainSettings(method="lord", dataset=SPEC, out=out, steps=steps, batch=16, device="cpu",
+                         checkpoint_every=0, sample_every=0, log_every=1, amp=False, method_options=options)
+
+
+def test_one_run_trains_both_stages_and_resumes_across_the_boundary(tmp_path: Path) -> None:
+    straight = Trainer(settings(tmp_path / "straight", 10, 6, 4)).run()
+    split_run = tmp_path / "split"
+    first = Trainer(settings(split_run, 6, 6, 4)).run()
+    stage1 = load_model(first.checkpoint)
+    assert stage1.method.can_encode() is False
+    with pytest.raises(StudioError, match="stage 2"):
+        stage1.method.encode(torch.zeros(1, 3, 32, 32))
+    again = settings(split_run, 10, 6, 4)
+    again.resume = True
+    Trainer(again).run()
+    a, b = load_model(straight.checkpoint), load_model(split_run)
+    assert a.method.can_encode() and b.method.can_encode()
+    assert int(b.method.amortised_steps) == 4
+    for (name, x), (_, y) in zip(a.method.state_dict().items(), b.method.state_dict().items()):
+        assert torch.equal(x, y), f"{name} differs after resuming across the stage boundary"
+    stages = (split_run / "metrics.jsonl").read_text().splitlines()
+    assert '"stage": 1.0' in stages[0] and '"stage": 2.0' in stages[-1]
+
+
+def test_checkpoint_records_the_class_attribute_and_the_loss_it_used(tmp_path: Path) -> None:
+    options = {**SMALL, "recon_loss": "auto", "class_attribute": ""}
+    s = TrainSettings(method="lord", dataset=SPEC, out=tmp_path / "run", steps=2, batch=8, device="cpu",
+                      checkpoint_every=0, sample_every=0, amp=False,
+                      method_options={**options, "stage1_steps": 1, "stage2_steps": 1})
+    loaded = load_model(Trainer(s).run().checkpoint)
+    expected = "vgg" if cached_vgg_weights() is not None else "pixel"
+    assert loaded.meta["config"]["recon_loss"] == expected
+    assert loaded.meta["config"]["class_attribute"] == "letter"
+    assert [sl["name"] for sl in loaded.meta["slots"]] == [CLASS_SLOT, CONTENT_SLOT]
+    assert loaded.meta["slots"][0]["attribute"] == "letter"
+
+
+def test_unknown_class_attribute_is_a_user_error(tiny_fonts) -> None:
+    with pytest.raises(StudioError, match="not an attribute"):
+        Lord(LordConfig(class_attribute="mood"), MethodContext(tiny_fonts.schema, 32, 10))
+
+
+def test_stage2_encoders_reproduce_stage1_codes(tmp_path: Path, tiny_fonts) -> None:
+    run = Trainer(settings(tmp_path / "run", 260, 60, 200, class_weight=10.0, content_weight=10.0)).run()
+    lord = load_model(run.checkpoint).method
+    assert isinstance(lord, Lord)
+    split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
+    data = TrainingData(tiny_fonts, split)
+    items = split.train
+    positions = torch.as_tensor(data.train_position(items))
+    classes = data.codes(items)[:, lord.class_position].long()
+    with torch.no_grad():
+        target = lord.stage1_codes(positions, classes)
+        encoded = lord.encode(data.images(items))
+        fresh = Lord(lord.config, lord.context)
+        fresh.load_state_dict({k: v for k, v in lord.state_dict().items() if "encoder" not in k}, strict=False)
+        untrained = fresh.class_encoder(data.images(items)), fresh.content_encoder(data.images(items))
+    for slot, baseline in zip((CLASS_SLOT, CONTENT_SLOT), untrained):
+        own = (encoded[slot] - target[slot]).pow(2).sum(1)
+        shuffled = (encoded[slot] - target[slot][torch.randperm(len(items))]).pow(2).sum(1)
+        fresh_err = (baseline - target[slot]).pow(2).sum(1)
+        assert own.mean() < 0.5 * shuffled.mean(), slot
+        assert own.mean() < 0.5 * fresh_err.mean(), slot
+
+
+def test_pixel_loss_without_weights_and_vgg_loss_from_the_hub_cache(tmp_path: Path, tiny_fonts) -> None:
+    from torchvision.models import VGG16_Weights, vgg16
+
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        assert cached_vgg_weights() is None
+        assert isinstance(make_reconstruction_loss("auto"), PixelLoss)
+        with pytest.raises(StudioError, match="--recon-loss pixel"):
+            make_reconstruction_loss("vgg")
+        # A real VGG16 file (random weights: we never download) where torchvision would have cached it.
+        folder = tmp_path / "hub" / "checkpoints"
+        folder.mkdir(parents=True)
+        torch.manual_seed(0)
+        state = {f"features.{k}": v for k, v in vgg16(weights=None).features.state_dict().items()}
+        torch.save(state, folder / Path(VGG16_Weights.IMAGENET1K_V1.url).name)
+        assert cached_vgg_weights() is not None
+        loss = make_reconstruction_loss("auto")
+        assert isinstance(loss, VGGPerceptualLoss)
+        x = torch.rand(2, 3, 32, 32) * 2 - 1
+        y = (x + 0.3 * torch.randn_like(x)).clamp(-1, 1).requires_grad_(True)
+        value = loss(y, x)
+        value.backward()
+        assert value.item() > 0 and y.grad is not None and y.grad.abs().sum() > 0
+        assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+        lord = Lord(LordConfig(**{**SMALL, "recon_loss": "auto"}), MethodContext(tiny_fonts.schema, 32, 4))
+        assert lord.config.recon_loss == "vgg"
+        assert not any("layers" in k for k in lord.state_dict())  # VGG weights never enter a checkpoint
+    finally:
+        torch.hub.set_dir(previous)
+
+
+def test_evaluation_and_service_compose(tmp_path: Path, monkeypatch) -> None:
+    from studio.evaluation.suite import make_context, run_evaluations
+    from studio.service.composition import Composition, ItemSource, SlotValue
+    from studio.service.model_service import ModelService
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    stage1_only = Trainer(settings(tmp_path / "s1", 20, 20, 10)).run()
+    ctx = make_context(stage1_only.checkpoint, device="cpu", max_items=60)
+    early = run_evaluations(ctx, ["lord_disentanglement"])["lord_disentanglement"]
+    assert "cannot encode" in early["test_skipped"]
+    assert 0.0 <= early["stage1"]["class_from_content"] <= 1.0
+    assert early["stage1"]["class_from_class"] == pytest.approx(1.0)  # one code per class
+
+    again = settings(tmp_path / "s1", 30, 20, 10)
+    again.resume = True
+    Trainer(again).run()
+    ctx = make_context(tmp_path / "s1", device="cpu", max_items=60)
+    results = run_evaluations(ctx, ["lord_disentanglement", "content_transfer"])
+    test = results["lord_disentanglement"]["test"]
+    assert test["class_from_content_chance"] == pytest.approx(1 / 5)
+    assert len(test["from_class"]) == 5
+    transfer = results["content_transfer"]
+    assert transfer["n"] > 0 and 0 < transfer["mse"] < 1
+
+    service = ModelService(device="cpu", cache_dir=tmp_path / "svc")
+    try:
+        info = service.load_checkpoint(tmp_path / "s1")
+        assert info.can_encode and [s.name for s in info.slots] == [CLASS_SLOT, CONTENT_SLOT]
+        comp = Composition({CLASS_SLOT: SlotValue(ItemSource(0)), CONTENT_SLOT: SlotValue(ItemSource(100))})
+        result = service.compose(comp)
+        assert result.image.shape == (32, 32, 3) and result.image.dtype == np.uint8
+        other = service.compose(comp.with_slot(CLASS_SLOT, SlotValue(ItemSource(150))))
+        assert not np.array_equal(result.image, other.image)
+    finally:
+        service.shutdown()

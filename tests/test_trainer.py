@@ -1,0 +1,201 @@
+"""The trainer: run directory, checkpoint round trip, exact resume, stop/pause, fine-tuning, and `studio train`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from studio.cli.main import main
+from studio.data.spec import open_dataset
+from studio.data.splits import ZeroShotSplit
+from studio.errors import StudioError
+from studio.training.data import TrainingData
+from studio.training.model_io import load_model
+from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings, tile_grid
+
+DATASET = "fonts:tiny,res=32"
+TINY = {"width": 8, "hidden": 32, "lr": 1e-3}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and far faster when other processes share the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def settings(out: Path, steps: int, **kw) -> TrainSettings:
+    base = {"method": "gzs", "dataset": DATASET, "out": out, "steps": steps, "batch": 2, "device": "cpu",
+            "checkpoint_every": 0, "sample_every": 0, "log_every": 1, "method_options": dict(TINY)}
+    return TrainSettings(**{**base, **kw})
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path).method.state_dict()
+
+
+def test_run_directory_layout_and_checkpoint_round_trip(tmp_path):
+    samples: list[tuple[int, np.ndarray, Path]] = []
+    checkpoints: list[int] = []
+    trainer = Trainer(settings(tmp_path / "run", 4, checkpoint_every=2, sample_every=2, keep_checkpoints=1),
+                      TrainerCallbacks(on_sample=lambda s, g, p: samples.append((s, g, p)),
+                                       on_checkpoint=lambda s, p: checkpoints.append(s)))
+    result = trainer.run()
+    run = tmp_path / "run"
+    assert result.step == 4 and not result.stopped and result.checkpoint == run / "checkpoints/last.safetensors"
+    assert set(result.losses) >= {"loss", "reconstruction", "swap", "composite", "cycle"}
+    assert checkpoints == [2, 4]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "last.json", "last.safetensors", "step-00000004.json", "step-00000004.safetensors"]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3, 4] and "swap" in lines[0]["losses"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == "gzs" and config["config"]["width"] == 8
+    assert [s for s, _, _ in samples] == [2, 4]
+    png = np.asarray(Image.open(run / "samples/step-00000004.png"))
+    assert png.shape == samples[-1][1].shape and png.shape[1] > png.shape[0]
+
+    loaded = load_model(result.checkpoint)
+    meta = loaded.meta
+    assert meta["step"] == 4 and meta["dataset"]["spec"] == DATASET and meta["split"]["test_fraction"] == 0.25
+    assert meta["settings"]["method"] == "gzs" and "loss" in meta["metrics"]
+    assert [s.name for s in loaded.method.slots] == ["letter", "size", "font_color", "background_color", "font"]
+    model = trainer.method.eval()
+    dataset = open_dataset(DATASET)
+    x = TrainingData(dataset, ZeroShotSplit.make(dataset.codes)).images(np.arange(5))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.method.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+
+
+def test_resume_is_exact(tmp_path):
+    Trainer(settings(tmp_path / "straight", 6, checkpoint_every=3)).run()
+    first = Trainer(settings(tmp_path / "split", 3)).run()
+    assert first.step == 3
+    second = Trainer(settings(tmp_path / "split", 6, resume=True)).run()
+    assert second.step == 6
+    straight = weights(tmp_path / "straight")
+    resumed = weights(tmp_path / "split")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split/metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_after_a_kill_drops_log_lines_past_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    Trainer(settings(run, 2)).run()
+    with open(run / "metrics.jsonl", "a") as f:  # what a run killed at step 3 would have left behind
+        f.write(json.dumps({"step": 3, "losses": {"loss": 9.0}}) + "\n")
+    Trainer(settings(run, 4, resume=True)).run()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert records[2]["losses"]["loss"] != 9.0
+
+
+def test_stop_request_saves_and_returns(tmp_path):
+    events: list[ProgressEvent] = []
+    trainer: Trainer
+
+    def on_progress(event: ProgressEvent) -> None:
+        events.append(event)
+        if event.step == 2:
+            trainer.request_stop()
+
+    trainer = Trainer(settings(tmp_path / "run", 50), TrainerCallbacks(on_progress=on_progress))
+    result = trainer.run()
+    assert result.stopped and result.step == 2 and trainer.stop_requested
+    assert load_model(result.checkpoint).step == 2
+    assert events[-1].total == 50 and events[-1].steps_per_s > 0 and events[-1].eta_s > 0
+
+
+def test_pause_waits_until_resumed(tmp_path):
+    trainer: Trainer
+    seen_paused = threading.Event()
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.step == 1:
+            trainer.pause()
+
+            def resume_when_paused() -> None:
+                while not trainer.paused:
+                    threading.Event().wait(0.01)
+                seen_paused.set()
+                trainer.resume()
+
+            threading.Thread(target=resume_when_paused).start()
+
+    trainer = Trainer(settings(tmp_path / "run", 3), TrainerCallbacks(on_progress=on_progress))
+    result = trainer.run()
+    assert seen_paused.is_set() and result.step == 3 and not result.stopped and not trainer.paused
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path):
+    Trainer(settings(tmp_path / "run", 1)).run()
+    with pytest.raises(StudioError, match="already holds a run"):
+        Trainer(settings(tmp_path / "run", 2)).run()
+    with pytest.raises(StudioError, match="no checkpoint to continue"):
+        Trainer(settings(tmp_path / "empty", 2, resume=True)).run()
+    with pytest.raises(StudioError, match="width"):
+        Trainer(settings(tmp_path / "run", 2, resume=True, method_options={"width": 16})).run()
+
+
+def test_unknown_or_bad_method_options_are_named(tmp_path):
+    with pytest.raises(StudioError, match=r"no option.*colour"):
+        Trainer(settings(tmp_path / "a", 1, method_options={"colour": 1})).run()
+    with pytest.raises(StudioError, match="norm"):
+        Trainer(settings(tmp_path / "b", 1, method_options={"norm": "layer"})).run()
+    with pytest.raises(StudioError, match="latent_sizes"):
+        Trainer(settings(tmp_path / "c", 1, method_options={**TINY, "latent_sizes": "3,3"})).run()
+
+
+def test_init_from_starts_with_the_source_weights(tmp_path):
+    source = Trainer(settings(tmp_path / "source", 2)).run()
+    tuned = Trainer(settings(tmp_path / "tuned", 0, init_from=str(source.checkpoint),
+                             method_options={"lr": 5e-4})).run()
+    assert tuned.step == 0
+    loaded = load_model(tuned.checkpoint)
+    assert loaded.method.config.lr == 5e-4 and loaded.method.config.width == 8
+    for name, value in weights(source.checkpoint).items():
+        assert torch.equal(value, loaded.method.state_dict()[name]), name
+
+
+def test_cli_trains_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["train", "--method", "gzs", "--dataset", DATASET, "--out", str(out), "--batch", "2",
+              "--device", "cpu", "--width", "8", "--hidden", "32", "--latent-sizes", "4,4,4,4,4"]
+    assert main([*common, "--steps", "3"]) == 0
+    assert load_model(out).step == 3 and load_model(out).method.slots[0].shape == (4,)
+    assert main([*common, "--steps", "4", "--resume"]) == 0
+    assert load_model(out).step == 4
+    assert main([*common, "--steps", "5"]) == 2  # no --resume on an existing run: a message, not a traceback
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_cli_help_lists_the_method_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "gzs", "--help"])
+    text = capsys.readouterr().out
+    assert "--weight-cycle" in text and "--latent-sizes" in text and "(default: 100)" in text
+
+
+def test_cli_rejects_a_bad_option_value(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", DATASET, "--out", str(tmp_path), "--norm", "layer"])
+    assert exit_info.value.code == 2
+    assert "--norm" in capsys.readouterr().err
+
+
+def test_tile_grid_layouts():
+    flat = torch.zeros(16, 3, 4, 4)
+    assert tile_grid(flat, pad=1).shape == (2 * 5 + 1, 8 * 5 + 1, 3)
+    assert tile_grid(torch.zeros(5, 3, 4, 4), pad=0).shape == (8, 12, 3)
+    assert tile_grid(torch.zeros(2, 3, 3, 4, 4), pad=0).shape == (8, 12, 3)

@@ -1,0 +1,149 @@
+"""The live latent plot on a real tiny GZS-Net model: projection, colours, the moving point, hover, click, cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.service.composition import ItemSource, SlotValue
+from studio.service.model_service import ModelService
+from studio.ui.composer import ComposerPanel
+from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point
+
+WAIT_MS = 20000
+
+
+def test_colour_groups_keep_the_most_frequent_values_apart() -> None:
+    codes = np.array([0, 2, 2, 1, 0, 2])
+    groups = colour_groups(codes, ("a", "b", "c"))
+    assert [g[2] for g in groups] == ["a", "b", "c"]
+    assert [sorted(g[0].tolist()) for g in groups] == [[0, 4], [3], [1, 2, 5]]
+    many = np.arange(100).repeat(np.arange(1, 101))  # value k appears k + 1 times
+    groups = colour_groups(many, tuple(str(v) for v in range(100)))
+    assert len(groups) == GROUPS
+    assert groups[-1][2] == f"other ({100 - GROUPS + 1} values)"
+    assert sum(len(g[0]) for g in groups) == len(many)
+    assert {g[2] for g in groups[:-1]} == {str(v) for v in range(100 - GROUPS + 1, 100)}
+
+
+def test_nearest_point_respects_the_pixel_radius() -> None:
+    xy = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
+    assert nearest_point(xy, 0.9, 1.05, (0.1, 0.1)) == 1
+    assert nearest_point(xy, 0.5, 0.5, (0.01, 0.01)) is None
+
+
+@pytest.fixture(scope="module")
+def service(tiny_gzs_run, tmp_path_factory) -> ModelService:
+    svc = ModelService(device="cpu", cache_dir=tmp_path_factory.mktemp("cache"))
+    svc.load_checkpoint(getattr(tiny_gzs_run, "checkpoint", tiny_gzs_run))
+    yield svc
+    svc.shutdown()
+
+
+@pytest.fixture
+def panels(qtbot, service) -> tuple[ComposerPanel, LatentPlotPanel]:
+    composer = ComposerPanel(service)
+    plot = LatentPlotPanel(service, composer)
+    for w in (composer, plot):
+        qtbot.addWidget(w)
+        w.resize(800, 600)
+        w.show()
+    plot.set_slot("font_color")
+    qtbot.waitUntil(lambda: composer.image is not None and plot.projection is not None
+                    and plot.projection.slot == "font_color" and plot.current_xy is not None, timeout=WAIT_MS)
+    return composer, plot
+
+
+def _other_item(service: ModelService, item: int) -> int:
+    codes = service.dataset.codes
+    return int(np.flatnonzero((codes != codes[item]).all(axis=1))[0])
+
+
+def test_the_plot_shows_every_item_coloured_by_the_slot_attribute(panels, service) -> None:
+    _, plot = panels
+    assert plot.point_count() == len(service.dataset)
+    assert plot.colour_combo.currentText() == "font_color"
+    labels = [label.text for _, label in plot.legend.items]
+    assert labels == list(service.dataset.schema["font_color"].values)
+    assert sum(len(g.data) for g in plot.groups) == len(service.dataset)
+    assert "font_color" in plot.plot_item.titleLabel.text and "PCA" in plot.plot_item.titleLabel.text
+    plot.set_colour_attribute("letter")
+    assert [label.text for _, label in plot.legend.items] == list(service.dataset.schema["letter"].values)
+
+
+def test_a_slider_move_changes_the_image_and_moves_the_plot_point(qtbot, panels, service) -> None:
+    composer, plot = panels
+    base = composer.composition.base.index
+    with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
+        composer.set_composition(composer.composition.with_slot(
+            "font_color", SlotValue(a=ItemSource(base), b=ItemSource(_other_item(service, base)))))
+    qtbot.waitUntil(lambda: len(plot.path_xy()) > 1, timeout=WAIT_MS)
+    start = plot.current_xy
+    image = composer.image.copy()
+    with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
+        composer.slot_widgets["font_color"].slider.setValue(800)
+    assert not np.array_equal(composer.image, image)
+    qtbot.waitUntil(lambda: not np.allclose(plot.current_xy, start), timeout=WAIT_MS)
+    # the point moves along the drawn path (t=0.8 lies on the A→B segment)
+    path = plot.path_xy()
+    expected = path[0] + 0.8 * (path[-1] - path[0])
+    np.testing.assert_allclose(plot.current_xy, expected, atol=1e-4 * (1 + np.abs(path).max()))
+
+
+def _screen_pos(plot: LatentPlotPanel, row: int) -> QPoint:
+    """Where point ``row`` is drawn, in the plot view's viewport coordinates (where mouse events go)."""
+    x, y = (float(v) for v in plot._xy[row])
+    return plot.plot_widget.mapFromScene(plot.view_box.mapViewToScene(QPointF(x, y)))
+
+
+def test_hover_shows_the_item_and_click_puts_it_into_the_chosen_slot(qtbot, panels, service) -> None:
+    composer, plot = panels
+    plot.target_combo.setCurrentIndex(plot.target_combo.findData("letter"))
+    # a point with no close neighbour, so the click is unambiguous
+    xy = plot._xy
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=2) + np.eye(len(xy)) * 1e9
+    row = int(np.argmax(d.min(axis=1)))
+    item = int(plot.projection.indices[row])
+    pos = _screen_pos(plot, row)
+    viewport = plot.plot_widget.viewport()
+    move = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(viewport.mapToGlobal(pos)), Qt.MouseButton.NoButton,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(viewport, move)  # QTest's mouseMove moves no pointer on the offscreen platform
+    qtbot.waitUntil(lambda: plot.preview_label.text().startswith(f"item {item} "), timeout=WAIT_MS)
+    assert plot.preview.image() is not None
+    with qtbot.waitSignal(composer.composition_changed, timeout=WAIT_MS):
+        qtbot.mouseClick(plot.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert composer.composition.slot("letter").a == ItemSource(item)
+
+
+def test_direction_arrows(qtbot, panels, service) -> None:
+    _, plot = panels
+    plot.directions_check.setChecked(True)
+    qtbot.waitUntil(lambda: len(plot._arrow_heads) > 0, timeout=WAIT_MS)
+    assert sorted(label.textItem.toPlainText() for label in plot._arrow_labels) == sorted(
+        service.dataset.schema["font_color"].values)
+    plot.directions_check.setChecked(False)
+    assert not plot._arrow_heads
+
+
+def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service, tmp_path) -> None:
+    fresh = ModelService(device="cpu", cache_dir=tmp_path)
+    try:
+        fresh.load_checkpoint(service.model.path)
+        composer = ComposerPanel(fresh)
+        plot = LatentPlotPanel(fresh, composer)
+        qtbot.addWidget(composer)
+        qtbot.addWidget(plot)
+        plot.set_slot("letter")
+        plot.cancel()
+        QThreadPool.globalInstance().waitForDone(WAIT_MS)
+        for _ in range(3):  # deliver whatever the finished job queued for the GUI thread
+            QApplication.processEvents()
+        assert plot.point_count() == 0
+        assert "cancelled" in plot.status.text()
+        assert not plot.progress.isVisible()
+    finally:
+        fresh.shutdown()
