@@ -123,27 +123,31 @@ class CountingEncoder:
         return {"a": np.hstack([i, i * 2]), "b": np.hstack([-i, i + 0.5, i * i])}
 
 
+def _segments(folder: Path) -> list[Path]:
+    return sorted(folder.glob("seg-*.safetensors"))
+
+
 def test_latent_cache_encodes_each_item_once_and_reads_its_disk_copy(tmp_path: Path):
     enc = CountingEncoder()
     sizes = {"a": 2, "b": 3}
-    cache = LatentCache(tmp_path, "ckpt", "data", 5000, sizes, block_items=100)
+    cache = LatentCache(tmp_path, "ckpt", "data", 5000, sizes)
     first = cache.fetch(np.array([5, 1, 250, 5]), enc)
     assert enc.items == 3
     assert first["a"][:, 0].tolist() == [5, 1, 250, 5]
     assert first["b"][2].tolist() == [-250, 250.5, 62500]
     cache.fetch(np.array([1, 250]), enc)
     assert enc.items == 3
-    files = sorted(p.name for p in (tmp_path / "ckpt" / "data").iterdir())
-    assert files == ["block-0000000.safetensors", "block-0000002.safetensors"]
+    assert len(_segments(tmp_path / "ckpt" / "data")) == 1
 
-    again = LatentCache(tmp_path, "ckpt", "data", 5000, sizes, block_items=100)
+    again = LatentCache(tmp_path, "ckpt", "data", 5000, sizes)
     enc2 = CountingEncoder()
     got = again.fetch(np.array([250, 1, 2]), enc2)
     assert enc2.items == 1  # only item 2 was never encoded
     assert got["a"][:, 0].tolist() == [250, 1, 2]
-    assert again.disk_reads == 2
+    assert again.disk_reads == 1
+    assert len(_segments(tmp_path / "ckpt" / "data")) == 2  # only the new item was written
 
-    other = LatentCache(tmp_path, "other-ckpt", "data", 5000, sizes, block_items=100)
+    other = LatentCache(tmp_path, "other-ckpt", "data", 5000, sizes)
     other.fetch(np.array([1]), enc2)
     assert enc2.items == 2  # another checkpoint never shares latents
 
@@ -151,19 +155,43 @@ def test_latent_cache_encodes_each_item_once_and_reads_its_disk_copy(tmp_path: P
 def test_latent_cache_survives_damaged_files_and_tiny_memory(tmp_path: Path):
     sizes = {"a": 2, "b": 3}
     enc = CountingEncoder()
-    LatentCache(tmp_path, "c", "d", 1000, sizes, block_items=10).fetch(np.arange(30), enc)
-    (tmp_path / "c" / "d" / "block-0000001.safetensors").write_bytes(b"not a safetensors file")
-    cache = LatentCache(tmp_path, "c", "d", 1000, sizes, block_items=10, memory_bytes=1)
+    writer = LatentCache(tmp_path, "c", "d", 1000, sizes)
+    for start in (0, 10, 20):
+        writer.fetch(np.arange(start, start + 10), enc)
+    segments = _segments(tmp_path / "c" / "d")
+    assert len(segments) == 3
+    segments[1].write_bytes(b"not a safetensors file")
+    cache = LatentCache(tmp_path, "c", "d", 1000, sizes, memory_bytes=1)
     enc2 = CountingEncoder()
     got = cache.fetch(np.arange(30)[::-1], enc2)
-    assert enc2.items == 10  # the damaged block is re-encoded, the others read back
+    assert enc2.items == 10  # the damaged segment's items are encoded again, the others read back
     assert got["a"][:, 0].tolist() == list(range(29, -1, -1))
-    mem = LatentCache(None, "c", "d", 1000, sizes, block_items=10, memory_bytes=1)
+    assert cache.cached_count() == 1
+    mem = LatentCache(None, "c", "d", 1000, sizes, memory_bytes=1)
     enc3 = CountingEncoder()
-    got = mem.fetch(np.array([0, 15, 33, 47]), enc3)
-    assert got["b"][:, 0].tolist() == [0, -15, -33, -47]
+    got = mem.fetch(np.array([0, 15, 33, 47, 15]), enc3)
+    assert got["b"][:, 0].tolist() == [0, -15, -33, -47, -15]
+    assert enc3.items == 4
     with pytest.raises(IndexError):
         mem.fetch(np.array([1000]), enc3)
+    capped = LatentCache(tmp_path, "c", "capped", 1000, sizes, disk_bytes=100)
+    assert capped.fetch(np.arange(50), enc3)["a"][:, 1].tolist() == [2.0 * i for i in range(50)]
+    assert not (tmp_path / "c" / "capped").exists()  # over the disk budget: memory only
+
+
+def test_latent_cache_merges_small_segments_without_losing_items(tmp_path: Path):
+    sizes = {"a": 2, "b": 3}
+    enc = CountingEncoder()
+    cache = LatentCache(tmp_path, "c", "d", 1000, sizes)
+    cache.merge_above = 4
+    for i in range(20):  # one new item at a time, as composing does
+        cache.fetch(np.array([i * 7]), enc)
+    assert len(_segments(tmp_path / "c" / "d")) <= 5
+    reader = LatentCache(tmp_path, "c", "d", 1000, sizes)
+    enc2 = CountingEncoder()
+    got = reader.fetch(np.arange(20) * 7, enc2)
+    assert enc2.items == 0
+    assert got["b"][:, 1].tolist() == [i * 7 + 0.5 for i in range(20)]
 
 
 def test_checkpoint_fingerprint_follows_content(tmp_path: Path):

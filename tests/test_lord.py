@@ -22,6 +22,15 @@ SPEC = "fonts:tiny,res=32"
 SMALL = {"class_dim": 8, "content_dim": 8, "width": 8, "hidden": 32, "recon_loss": "pixel"}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, above all on a CPU shared with other work."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def settings(out: Path, steps: int, stage1: int, stage2: int, **extra) -> TrainSettings:
     options = {**SMALL, "stage1_steps": stage1, "stage2_steps": stage2, **extra}
     return TrainSettings(method="lord", dataset=SPEC, out=out, steps=steps, batch=16, device="cpu",
@@ -67,7 +76,7 @@ def test_unknown_class_attribute_is_a_user_error(tiny_fonts) -> None:
 
 
 def test_stage2_encoders_reproduce_stage1_codes(tmp_path: Path, tiny_fonts) -> None:
-    run = Trainer(settings(tmp_path / "run", 260, 60, 200, class_weight=10.0, content_weight=10.0)).run()
+    run = Trainer(settings(tmp_path / "run", 140, 40, 100, lr=1e-3)).run()
     lord = load_model(run.checkpoint).method
     assert isinstance(lord, Lord)
     split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
@@ -85,8 +94,10 @@ def test_stage2_encoders_reproduce_stage1_codes(tmp_path: Path, tiny_fonts) -> N
         own = (encoded[slot] - target[slot]).pow(2).sum(1)
         shuffled = (encoded[slot] - target[slot][torch.randperm(len(items))]).pow(2).sum(1)
         fresh_err = (baseline - target[slot]).pow(2).sum(1)
-        assert own.mean() < 0.5 * shuffled.mean(), slot
-        assert own.mean() < 0.5 * fresh_err.mean(), slot
+        # Each image's own code, not just any code of the right scale (measured: own/shuffled ~0.1 for the
+        # class, ~0.4 for content after 100 stage-2 steps; an untrained encoder is more than 10x further off).
+        assert own.mean() < 0.7 * shuffled.mean(), slot
+        assert own.mean() < 0.2 * fresh_err.mean(), slot
 
 
 def test_pixel_loss_without_weights_and_vgg_loss_from_the_hub_cache(tmp_path: Path, tiny_fonts) -> None:

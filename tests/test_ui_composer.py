@@ -57,6 +57,7 @@ def test_slot_edits() -> None:
     swapped = swap_sources(SlotValue(a=a, b=b, t=0.3))
     assert (swapped.a, swapped.b, swapped.t) == (b, a, 0.3)
     assert clear_slot(SlotValue(a=a, b=b, t=0.5, locked=True)) == SlotValue(locked=True)
+    assert put_sources(SlotValue(), "mix", [b], base=a).a == MixtureSource(((a, 1.0), (b, 1.0)))
     mixed = put_sources(v, "mix", [b, c])
     assert mixed.a == MixtureSource(((a, 1.0), (b, 1.0), (c, 1.0)))
     assert set_weight(mixed, 1, 0.25).a.parts[1] == (b, 0.25)
@@ -302,3 +303,31 @@ def test_exports(qtbot, panel, service, tmp_path) -> None:
         assert gif.n_frames >= 6
     with pytest.raises(StudioError, match="unknown image type"):
         panel.export_image(tmp_path / "one.xyz")
+
+
+def test_mixture_and_direction_sliders(qtbot, panel, service) -> None:
+    base = panel.composition.base.index
+    other = _other_item(service, base)
+    card = panel.slot_widgets["font_color"]
+    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
+        assert _drop(qtbot, card.tile_mix, encode_items([other], service.dataset.fingerprint))
+    assert panel.composition.slot("font_color").a == MixtureSource(((ItemSource(base), 1.0), (ItemSource(other), 1.0)))
+    assert len(card._part_rows) == 2
+    mixed = panel.image.copy()
+    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
+        card._part_rows[1].weight.setValue(10)
+    assert panel.composition.slot("font_color").a.parts[1][1] == pytest.approx(0.1)
+    assert not np.array_equal(panel.image, mixed)
+
+    card.directions_button.click()
+    qtbot.waitUntil(lambda: card.direction_combo.count() == 3, timeout=WAIT_MS)
+    card.direction_combo.setCurrentIndex(card.direction_combo.findText("font_color = green"))
+    before = panel.image.copy()
+    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
+        card.amount_slider.setValue(card.amount_slider.maximum())
+    (step,) = panel.composition.slot("font_color").steps
+    assert (step.attribute, step.value) == ("font_color", "green") and step.amount > 0
+    assert not np.array_equal(panel.image, before)
+    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
+        card.direction_reset.click()
+    assert panel.composition.slot("font_color").steps == ()

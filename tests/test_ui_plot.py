@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from studio.service.composition import ItemSource, SlotValue
 from studio.service.model_service import ModelService
 from studio.ui.composer import ComposerPanel
-from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point
+from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point, worker_pool
 
 WAIT_MS = 20000
 
@@ -139,7 +139,7 @@ def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service, tmp_path)
         qtbot.addWidget(plot)
         plot.set_slot("letter")
         plot.cancel()
-        QThreadPool.globalInstance().waitForDone(WAIT_MS)
+        worker_pool().waitForDone(WAIT_MS)
         for _ in range(3):  # deliver whatever the finished job queued for the GUI thread
             QApplication.processEvents()
         assert plot.point_count() == 0

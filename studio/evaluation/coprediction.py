@@ -19,7 +19,7 @@ from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, 
 from studio.methods.base import Method
 
 PROBE_HIDDEN = 64
-PROBE_STEPS = 300
+PROBE_STEPS = 200
 PROBE_LR = 1e-2
 PROBE_WEIGHT_DECAY = 1e-4
 #: Spatial slots larger than this are average-pooled down to about this many features before probing.

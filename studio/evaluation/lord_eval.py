@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from studio.evaluation.coprediction import probe_accuracy, slot_features
+from studio.evaluation.coprediction import probe_accuracy, slot_features, stack_features
 from studio.evaluation.metrics import ImageScores
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
@@ -55,10 +55,9 @@ def _probe_table(fit: dict[str, Tensor], score: dict[str, Tensor], fit_codes: np
     classes = schema.cardinalities
     fit_y = torch.from_numpy(fit_codes.astype(np.int64)).to(ctx.device)
     score_y = torch.from_numpy(score_codes.astype(np.int64)).to(ctx.device)
-    from_class = probe_accuracy(_features(fit, class_slots), fit_y, _features(score, class_slots), score_y,
-                                classes, seed=ctx.seed * 1000 + 1)
-    from_content = probe_accuracy(_features(fit, content_slots), fit_y, _features(score, content_slots), score_y,
-                                  classes, seed=ctx.seed * 1000 + 2)
+    fit_x = stack_features([_features(fit, class_slots), _features(fit, content_slots)])
+    score_x = stack_features([_features(score, class_slots), _features(score, content_slots)])
+    from_class, from_content = probe_accuracy(fit_x, fit_y, score_x, score_y, classes, seed=ctx.seed).tolist()
     majority = [float(np.bincount(score_codes[:, j], minlength=c).max() / len(score_codes))
                 for j, c in enumerate(classes)]
     return {"attributes": schema.names, "from_class": from_class, "from_content": from_content,

@@ -12,6 +12,8 @@ same math with one call per role and per swap, as the public code runs it, for t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,8 @@ class GZSConfig:
                                      "reconstruct the centre", low=0.0)
     weight_cycle: float = option(1.0, "weight of the cycle swap (paper eq. 4); 0 turns it off, as the public code "
                                  "does", low=0.0)
+    cpu_bfloat16: bool = option(True, "when training on the CPU, compute in bfloat16 (autocast) where the CPU "
+                                "supports it natively: about 1.8x faster; weights stay float32")
 
 
 def chunk_sizes(config: GZSConfig, num_attributes: int) -> list[int]:
@@ -69,6 +73,15 @@ def chunk_sizes(config: GZSConfig, num_attributes: int) -> list[int]:
         raise ValueError(f"latent_dim {config.latent_dim} is smaller than the {num_attributes} attributes")
     base, extra = divmod(config.latent_dim, num_attributes)
     return [base + (1 if j < extra else 0) for j in range(num_attributes)]
+
+
+@functools.cache
+def cpu_supports_bfloat16() -> bool:
+    """True where oneDNN runs bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class GZSNet(Method):
@@ -176,10 +189,15 @@ class GZSNet(Method):
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
                       ctx: StepContext) -> dict[str, float]:
-        with ctx.autocast():
+        with ctx.autocast(), self._cpu_autocast(ctx.device):
             losses = self.compute_losses(batch)
         ctx.step(losses["loss"], optimizers["model"])
         return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _cpu_autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if device.type != "cpu" or not self.config.cpu_bfloat16 or not cpu_supports_bfloat16():
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     # --- progress pictures -----------------------------------------------------------------------
     def sample_grid(self, data: TrainingData, rng: np.random.Generator) -> Tensor:

@@ -134,10 +134,10 @@ class Coalescer:
                fail: Callable[[BaseException], None]) -> None:
         try:
             self._worker.enqueue(self._run, channel, request_id, work, deliver, fail)
-        except StudioError as e:  # shut down: nothing will run
+        except StudioError:  # the service is shutting down: nothing runs any more, and that is no error
             with self._lock:
                 self._channels[channel].running = False
-            fail(e)
+                self._channels[channel].pending = None
 
     def _run(self, channel: str, request_id: int, work: Callable[[int], Any], deliver: Callable[[Any], None],
              fail: Callable[[BaseException], None]) -> None:

@@ -1,7 +1,8 @@
 """Training jobs: a Trainer on its own thread, with pause/resume/stop/cancel and psygnal events.
 
-Events fire on the training thread; Qt code hops to the GUI thread before touching widgets. A job that fails
-reports the message and keeps every checkpoint it wrote, so the last one stays usable.
+Events fire on the training thread; Qt code hops to the GUI thread before touching widgets. A subscriber that
+raises fails the job (a broken observer should be seen, not swallowed). A job that fails reports the message and
+keeps every checkpoint it wrote, so the last one stays usable.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from psygnal import Signal, SignalGroup
+from psygnal import EmitLoopError, Signal, SignalGroup
 
 from studio.errors import StudioError
 
@@ -133,8 +134,13 @@ class TrainingJob:
         self.events.sample.emit(step, grid, path)
 
     def _on_checkpoint(self, step: int, path: Path) -> None:
-        self.checkpoints.append(Path(path))
-        self.events.checkpoint.emit(step, Path(path))
+        """Record the numbered file when the trainer keeps one (``path`` is the moving ``last`` checkpoint)."""
+        path = Path(path)
+        numbered = path.parent / f"step-{step:08d}{path.suffix}"
+        kept = numbered if numbered.exists() else path
+        if kept not in self.checkpoints:
+            self.checkpoints.append(kept)
+        self.events.checkpoint.emit(step, kept)
 
     def _run(self) -> None:
         from studio.training.trainer import Trainer, TrainerCallbacks
@@ -158,21 +164,22 @@ class TrainingJob:
             return
         with self._lock:
             self.result = result
-            final = Path(getattr(result, "checkpoint", "") or "")
-            if final.name and final.exists() and final not in self.checkpoints:
-                self.checkpoints.append(final)
+            final = Path(result.checkpoint)
+            numbered = final.parent / f"step-{result.step:08d}{final.suffix}"
+            if final.exists() and final not in self.checkpoints and numbered not in self.checkpoints:
+                self.checkpoints.append(numbered if numbered.exists() else final)
             self._set_state("cancelled" if self._end_wanted == "cancel" else "finished")
         self.events.finished.emit(result)
 
     def _fail(self, e: Exception) -> None:
+        details = traceback.format_exc()
+        while isinstance(e, EmitLoopError) and isinstance(e.__cause__, Exception):
+            e = e.__cause__  # a subscriber failed: report its error, not psygnal's wrapper
         message = str(e) if isinstance(e, StudioError) else f"{type(e).__name__}: {e}"
-        cause = e.__cause__ or e.__context__
-        if cause is not None and not isinstance(e, StudioError):
-            message += f" (caused by {type(cause).__name__}: {cause})"
         if self.last_checkpoint is not None:
             message += f"; the last checkpoint, {self.last_checkpoint}, is kept and usable"
         with self._lock:
             self.error = message
-            self.details = traceback.format_exc()
+            self.details = details
             self._set_state("failed")
         self.events.failed.emit(message)

@@ -1,36 +1,41 @@
 """Encoded latents of dataset items, kept in memory (LRU) and on disk, so browsing and plotting never re-encode.
 
-Items are grouped in blocks of consecutive indices. A block holds every slot of its items plus a "filled" mask,
-and is stored as one safetensors file under ``ROOT/<checkpoint fingerprint>/<dataset fingerprint>/`` (the slot is
-the tensor name inside the file), written to a temporary name and renamed. Nothing is pickled. A damaged or
-foreign block file is ignored and rewritten.
+On disk the cache of one (checkpoint, dataset) pair is a folder ``ROOT/<checkpoint fp>/<dataset fp>/`` of
+safetensors *segments*: each holds the item indices it covers and one ``(k, size)`` float32 tensor per slot (the
+slot is the tensor name). Every call that encodes new items appends one segment, written to a temporary name and
+renamed, so sparse access (a 20,000-point plot over 1.4 M items, one dropped item at a time) writes only what is
+new. Many small segments are merged now and then, and past ``disk_bytes`` per pair (large spatial codes) new
+latents stay in memory only. Nothing is pickled; a damaged or foreign file is ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-FILLED = "__filled__"
+INDICES = "__indices__"
 Encoder = Callable[[np.ndarray], dict[str, np.ndarray]]
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
 _FP_LOCK = threading.Lock()
+_SEGMENT_IDS = itertools.count()
 
 
 def checkpoint_fingerprint(path: str | Path) -> str:
     """SHA-256 of the checkpoint file's bytes (16 hex digits), memoised by path, size and mtime.
 
-    Hashing the content (not the path) lets a copied or renamed checkpoint share its cache; the memo keeps
-    repeated loads cheap.
+    Hashing the content (not the path) lets a copied or renamed checkpoint share its cache, and a checkpoint
+    overwritten in place (``last.safetensors``) never reuses stale latents; the memo keeps repeated loads cheap.
     """
     p = Path(path).resolve()
     st = p.stat()
@@ -49,30 +54,29 @@ def checkpoint_fingerprint(path: str | Path) -> str:
     return digest
 
 
-@dataclass
-class _Block:
-    arrays: dict[str, np.ndarray]
-    filled: np.ndarray
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values()) + self.filled.nbytes
-
-
 class LatentCache:
     """Latents of one (checkpoint, dataset) pair. ``fetch`` returns cached rows and encodes only the missing ones.
 
-    ``root`` None keeps everything in memory only.
+    Memory holds one row (every slot, concatenated) per item in an LRU bounded by ``memory_bytes``; ``root``
+    None keeps everything in memory only.
     """
 
+    merge_above = 64  # segments; more are merged into one
+
     def __init__(self, root: Path | None, checkpoint_fp: str, dataset_fp: str, dataset_size: int,
-                 slot_sizes: dict[str, int], block_items: int = 1024, memory_bytes: int = 256 * 1024**2) -> None:
+                 slot_sizes: dict[str, int], memory_bytes: int = 256 * 1024**2,
+                 disk_bytes: int = 2 * 1024**3) -> None:
         self.folder = None if root is None else Path(root) / checkpoint_fp / dataset_fp
         self.dataset_size = int(dataset_size)
         self.slot_sizes = dict(slot_sizes)
-        self.block_items = int(block_items)
-        self.memory_bytes = int(memory_bytes)
-        self._blocks: OrderedDict[int, _Block] = OrderedDict()
+        self._offsets = np.cumsum([0, *self.slot_sizes.values()])
+        self._row_bytes = max(4, int(self._offsets[-1]) * 4)
+        self.memory_items = max(1, int(memory_bytes) // self._row_bytes)
+        self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._disk: dict[int, Path] | None = None  # item -> segment holding it, read on first use
+        self._segment_count = 0
+        self.disk_bytes = int(disk_bytes)  # past this, new latents stay in memory (spatial codes are large)
+        self._disk_used = 0
         self._lock = threading.RLock()
         self.disk_reads = 0
         self.disk_writes = 0
@@ -84,114 +88,164 @@ class LatentCache:
         if len(indices) and (indices.min() < 0 or indices.max() >= self.dataset_size):
             raise IndexError(f"item indices must lie in 0..{self.dataset_size - 1}")
         with self._lock:
-            # Hold the touched blocks for the whole call: eviction may drop them from the LRU meanwhile.
-            blocks = {int(b): self._block(int(b)) for b in np.unique(indices // self.block_items)}
-            missing = self._missing(indices, blocks)
-            if len(missing):
-                self._store(missing, encode(missing), blocks)
-            return self._gather(indices, blocks)
+            found: dict[int, np.ndarray] = {}
+            for i in np.unique(indices).tolist():
+                row = self._memory.get(i)
+                if row is not None:
+                    self._memory.move_to_end(i)
+                    found[i] = row
+            rest = [i for i in np.unique(indices).tolist() if i not in found]
+            if rest:
+                found.update(self._read_disk(rest))
+                missing = np.array([i for i in rest if i not in found], dtype=np.int64)
+                if len(missing):
+                    fresh = self._rows(missing, encode(missing))
+                    self._write_segment(missing, fresh)
+                    found.update(zip(missing.tolist(), fresh))
+                for i in rest:
+                    self._remember(i, found[i])
+            table = np.stack([found[i] for i in indices.tolist()]) if len(indices) else \
+                np.zeros((0, int(self._offsets[-1])), np.float32)
+        return {s: np.ascontiguousarray(table[:, self._offsets[k]:self._offsets[k + 1]])
+                for k, s in enumerate(self.slot_sizes)}
 
     def cached_count(self) -> int:
+        """Items in memory."""
         with self._lock:
-            return int(sum(b.filled.sum() for b in self._blocks.values()))
+            return len(self._memory)
 
     def clear_memory(self) -> None:
         with self._lock:
-            self._blocks.clear()
+            self._memory.clear()
 
-    # --- blocks -------------------------------------------------------------------------------
-    def _block_len(self, b: int) -> int:
-        return min(self.block_items, self.dataset_size - b * self.block_items)
+    # --- memory -------------------------------------------------------------------------------
+    def _remember(self, index: int, row: np.ndarray) -> None:
+        self._memory[index] = row
+        self._memory.move_to_end(index)
+        while len(self._memory) > self.memory_items:
+            self._memory.popitem(last=False)
 
-    def _path(self, b: int) -> Path | None:
-        return None if self.folder is None else self.folder / f"block-{b:07d}.safetensors"
+    def _rows(self, indices: np.ndarray, latents: dict[str, np.ndarray]) -> np.ndarray:
+        for slot, size in self.slot_sizes.items():
+            got = latents.get(slot)
+            if got is None or got.shape != (len(indices), size):
+                raise ValueError(f"encoder returned no ({len(indices)}, {size}) array for slot {slot!r}")
+        return np.concatenate([np.asarray(latents[s], np.float32) for s in self.slot_sizes], axis=1)
 
-    def _block(self, b: int) -> _Block:
-        hit = self._blocks.get(b)
-        if hit is not None:
-            self._blocks.move_to_end(b)
-            return hit
-        block = self._read(b) or self._empty(b)
-        self._blocks[b] = block
-        self._evict()
-        return block
+    # --- disk ---------------------------------------------------------------------------------
+    def _segments(self) -> list[Path]:
+        if self.folder is None or not self.folder.exists():
+            return []
+        return sorted(self.folder.glob("seg-*.safetensors"))
 
-    def _empty(self, b: int) -> _Block:
-        n = self._block_len(b)
-        return _Block({s: np.zeros((n, d), np.float32) for s, d in self.slot_sizes.items()}, np.zeros(n, bool))
+    def _disk_index(self) -> dict[int, Path]:
+        if self._disk is None:
+            self._disk = {}
+            for path in self._segments():
+                idx = self._segment_indices(path)
+                if idx is not None:
+                    self._disk.update(dict.fromkeys(idx.tolist(), path))
+            segments = set(self._disk.values())
+            self._segment_count = len(segments)
+            self._disk_used = sum(p.stat().st_size for p in segments if p.exists())
+        return self._disk
 
-    def _read(self, b: int) -> _Block | None:
-        path = self._path(b)
-        if path is None or not path.exists():
-            return None
+    def _segment_indices(self, path: Path) -> np.ndarray | None:
+        """The items a segment covers, or None for a file that is not a segment of this cache."""
         try:
-            data = load_file(str(path))
-        except Exception:  # a truncated or foreign file: treat as absent, it will be rewritten
+            with safe_open(str(path), framework="np") as f:
+                keys = set(f.keys())
+                if keys != {INDICES, *self.slot_sizes}:
+                    return None
+                idx = f.get_tensor(INDICES)
+                for slot, size in self.slot_sizes.items():
+                    shape = f.get_slice(slot).get_shape()
+                    if list(shape) != [len(idx), size]:
+                        return None
+        except Exception:  # truncated or foreign: ignore, the items are encoded again
             return None
-        n = self._block_len(b)
-        filled = data.get(FILLED)
-        if filled is None or filled.shape != (n,):
+        if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= self.dataset_size)):
             return None
-        arrays = {}
-        for slot, d in self.slot_sizes.items():
-            a = data.get(slot)
-            if a is None or a.shape != (n, d) or a.dtype != np.float32:
-                return None
-            arrays[slot] = np.array(a)
-        self.disk_reads += 1
-        return _Block(arrays, filled.astype(bool))
+        return idx.astype(np.int64)
 
-    def _write(self, b: int, block: _Block) -> None:
-        path = self._path(b)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
+    def _read_disk(self, items: list[int]) -> dict[int, np.ndarray]:
+        index = self._disk_index()
+        by_segment: dict[Path, list[int]] = {}
+        for i in items:
+            seg = index.get(i)
+            if seg is not None:
+                by_segment.setdefault(seg, []).append(i)
+        out: dict[int, np.ndarray] = {}
+        for seg, wanted in by_segment.items():
             try:
-                save_file({**block.arrays, FILLED: block.filled.astype(np.uint8)}, tmp,
-                          metadata={"format": "attribute-studio-latents"})
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            self.disk_writes += 1
+                data = load_file(str(seg))
+            except Exception:  # vanished (merged by another process) or damaged: encode again
+                for i in wanted:
+                    index.pop(i, None)
+                continue
+            self.disk_reads += 1
+            pos = {int(v): k for k, v in enumerate(data[INDICES].tolist())}
+            rows = np.concatenate([np.asarray(data[s], np.float32) for s in self.slot_sizes], axis=1)
+            for i in wanted:
+                if i in pos:
+                    out[i] = rows[pos[i]].copy()
+        return out
+
+    def _write_segment(self, indices: np.ndarray, rows: np.ndarray) -> None:
+        if self.folder is None:
+            return
+        index = self._disk_index()
+        if self._disk_used + rows.nbytes > self.disk_bytes:
+            return
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}-{next(_SEGMENT_IDS)}.safetensors"
+        try:
+            path = self._save(self.folder / name, indices, rows)
         except OSError:  # a full or read-only cache disk only costs speed
             self.folder = None
+            return
+        self.disk_writes += 1
+        self._disk_used += rows.nbytes + indices.nbytes
+        index.update(dict.fromkeys(indices.tolist(), path))
+        self._segment_count += 1
+        if self._segment_count > self.merge_above:
+            self._merge()
+            self._segment_count = len(set(index.values()))
 
-    def _evict(self) -> None:
-        total = sum(b.nbytes for b in self._blocks.values())
-        while len(self._blocks) > 1 and total > self.memory_bytes:
-            _, old = self._blocks.popitem(last=False)
-            total -= old.nbytes
+    def _save(self, path: Path, indices: np.ndarray, rows: np.ndarray) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {INDICES: np.ascontiguousarray(indices, dtype=np.int64)}
+        for k, s in enumerate(self.slot_sizes):
+            tensors[s] = np.ascontiguousarray(rows[:, self._offsets[k]:self._offsets[k + 1]])
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"format": "attribute-studio-latents"})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
 
-    def _missing(self, indices: np.ndarray, blocks: dict[int, _Block]) -> np.ndarray:
-        block_of = indices // self.block_items
-        out = [indices[block_of == b][~blk.filled[indices[block_of == b] - b * self.block_items]]
-               for b, blk in blocks.items()]
-        return np.unique(np.concatenate(out)) if out else np.empty(0, np.int64)
-
-    def _store(self, indices: np.ndarray, latents: dict[str, np.ndarray], blocks: dict[int, _Block]) -> None:
-        for slot in self.slot_sizes:
-            if slot not in latents or latents[slot].shape != (len(indices), self.slot_sizes[slot]):
-                raise ValueError(f"encoder returned no (n, {self.slot_sizes[slot]}) array for slot {slot!r}")
-        block_of = indices // self.block_items
-        for b in np.unique(block_of):
-            block = blocks[int(b)]
-            rows = np.flatnonzero(block_of == b)
-            local = indices[rows] - int(b) * self.block_items
-            for slot in self.slot_sizes:
-                block.arrays[slot][local] = latents[slot][rows]
-            block.filled[local] = True
-            self._write(int(b), block)
-
-    def _gather(self, indices: np.ndarray, blocks: dict[int, _Block]) -> dict[str, np.ndarray]:
-        out = {s: np.empty((len(indices), d), np.float32) for s, d in self.slot_sizes.items()}
-        block_of = indices // self.block_items
-        for b, block in blocks.items():
-            rows = np.flatnonzero(block_of == b)
-            local = indices[rows] - b * self.block_items
-            for slot in self.slot_sizes:
-                out[slot][rows] = block.arrays[slot][local]
-        return out
+    def _merge(self) -> None:
+        """Rewrite the smaller half of the segments as one and delete them; big segments are left alone, so a
+        merge never rewrites the whole cache of a large dataset."""
+        index = self._disk_index()
+        counts: dict[Path, int] = {}
+        for path in index.values():
+            counts[path] = counts.get(path, 0) + 1
+        chosen = set(sorted(counts, key=lambda p: (counts[p], p.name))[: max(2, len(counts) // 2)])
+        items = sorted(i for i, p in index.items() if p in chosen)
+        found = self._read_disk(items)
+        keep = np.array([i for i in items if i in found], dtype=np.int64)
+        if self.folder is None or not len(keep):
+            return
+        rows = np.stack([found[i] for i in keep.tolist()])
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}-{next(_SEGMENT_IDS)}.safetensors"
+        try:
+            merged = self._save(self.folder / name, keep, rows)
+        except OSError:
+            return
+        index.update(dict.fromkeys(keep.tolist(), merged))
+        for path in chosen:
+            path.unlink(missing_ok=True)
+        self._disk_used = sum(p.stat().st_size for p in set(index.values()) if p.exists())

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +124,6 @@ class _State:
     dataset: AttributedDataset | None = None
     dataset_info: DatasetInfo | None = None
     cache: LatentCache | None = None
-    train_items: np.ndarray | None = field(default=None, repr=False)
 
     def need_model(self) -> tuple[LoadedModel, ModelInfo]:
         if self.loaded is None or self.model is None:
@@ -176,6 +175,7 @@ class ModelService:
         self._pca: dict[tuple[str, str, str], PcaFit] = {}
         self._projections: dict[tuple[str, str, str, int], Projection] = {}
         self._directions: dict[tuple[str, str, str, str], SlotDirections] = {}
+        self._splits: dict[tuple[str, float, int], np.ndarray] = {}
         self._file_latents: OrderedDict[tuple[Any, ...], dict[str, np.ndarray]] = OrderedDict()
         self._jobs: list[TrainingJob] = []
         self._busy_depth = 0
@@ -211,6 +211,7 @@ class ModelService:
         with self._busy(f"loading {resolved.name}"):
             fp = checkpoint_fingerprint(resolved)
             loaded = self._worker.call(load_model, resolved, self._torch_device)
+            loaded.tensors = {}  # optimiser state and a second copy of the weights: only resuming needs them
             info = _model_info(loaded, fp, self.device)
             with self._lock:
                 dataset = self._state.dataset
@@ -255,7 +256,6 @@ class ModelService:
     def _set_state(self, loaded: LoadedModel | None, model: ModelInfo | None, dataset: AttributedDataset | None,
                    dataset_info: DatasetInfo | None) -> None:
         cache = None
-        train_items = None
         if model is not None and dataset is not None and dataset_info is not None:
             old = self._state
             same = (old.cache is not None and old.model is not None and old.dataset_info is not None
@@ -264,10 +264,19 @@ class ModelService:
             cache = old.cache if same else LatentCache(
                 self.cache_dir / "latents", model.fingerprint, dataset_info.fingerprint, len(dataset),
                 {s.name: s.size for s in model.slots})
-            split = loaded.split if loaded is not None else {}
-            train_items = ZeroShotSplit.make(dataset.codes, float(split.get("test_fraction", 0.25)),
-                                             int(split.get("seed", 0))).train
-        self._state = _State(loaded, model, dataset, dataset_info, cache, train_items)
+        self._state = _State(loaded, model, dataset, dataset_info, cache)
+
+    def _train_items(self, state: _State) -> np.ndarray:
+        """The training split the model saw (rebuilt from its checkpoint's split settings on the open dataset);
+        computed on first use, since splitting a 1.4 M item table takes a moment."""
+        dataset, dinfo = state.need_dataset()
+        split = state.loaded.split if state.loaded is not None else {}
+        key = (dinfo.fingerprint, float(split.get("test_fraction", 0.25)), int(split.get("seed", 0)))
+        hit = self._splits.get(key)
+        if hit is None:
+            hit = ZeroShotSplit.make(dataset.codes, key[1], key[2]).train
+            self._splits[key] = hit
+        return hit
 
     # --- encoding ---------------------------------------------------------------------------------
     def encode_items(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
@@ -297,19 +306,23 @@ class ModelService:
         return self._worker.call(self._decode_now, state, latents)
 
     def _encode_items(self, state: _State, indices: np.ndarray, progress: Progress = None,
-                      cancel: CancelCheck = None) -> dict[str, np.ndarray]:
+                      cancel: CancelCheck = None, keep: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+                      | None = None) -> dict[str, np.ndarray]:
+        """Encode in worker jobs of ``job_items`` items, checking ``cancel`` between them. ``keep`` trims each
+        chunk (one slot, pooled) so that large spatial latents never pile up for all slots at once."""
         cache = state.need_cache()
         parts: list[dict[str, np.ndarray]] = []
         for start in range(0, len(indices), self.job_items):
             if is_cancelled(cancel):
                 raise Cancelled("cancelled")
             chunk = indices[start:start + self.job_items]
-            parts.append(self._worker.call(cache.fetch, chunk, lambda missing: self._encode_dataset_now(state,
-                                                                                                        missing)))
+            got = self._worker.call(cache.fetch, chunk, lambda missing: self._encode_dataset_now(state, missing))
+            parts.append(keep(got) if keep is not None else got)
             if progress is not None:
                 progress(min(1.0, (start + len(chunk)) / max(1, len(indices))))
         if not parts:
-            return {s.name: np.zeros((0, s.size), np.float32) for s in state.need_model()[1].slots}
+            empty = {s.name: np.zeros((0, s.size), np.float32) for s in state.need_model()[1].slots}
+            return keep(empty) if keep is not None else empty
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def _encode_dataset_now(self, state: _State, indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -527,10 +540,10 @@ class ModelService:
         if hit is not None:
             return hit
         with self._busy(f"fitting {attribute} directions in slot {slot}"):
-            train = state.train_items if state.train_items is not None else np.arange(len(dataset))
+            train = self._train_items(state)
             labels = dataset.codes[train, position]
             chosen = train[sample_indices(len(train), self.direction_items, seed=0, labels=labels)]
-            latents = self._encode_items(state, chosen, progress, cancel)[slot]
+            latents = self._encode_items(state, chosen, progress, cancel, keep=lambda d: {slot: d[slot]})[slot]
             fitted = fit_directions(latents, dataset.codes[chosen, position], dataset.schema[attribute].values,
                                     slot=slot, attribute=attribute)
         self._directions[key] = fitted
@@ -582,8 +595,9 @@ class ModelService:
             labels = dataset.codes[:, dataset.schema.position(spec.attribute)]
         indices = sample_indices(len(dataset), int(max_points), seed=0, labels=labels)
         with self._busy(f"projecting slot {slot}"):
-            latents = self._encode_items(state, indices, progress, cancel)[slot]
-            features, pooled = pool_features(latents, spec.shape)
+            features = self._encode_items(state, indices, progress, cancel,
+                                          keep=lambda d: {slot: pool_features(d[slot], spec.shape)[0]})[slot]
+            pooled = spec.spatial
             fit = self._pca_fit(state, slot, features)
             xy = fit.transform(features)
         share = sum(fit.explained)
@@ -657,8 +671,7 @@ class ModelService:
         state = self._state
         state.need_model()
         dataset, _ = state.need_dataset()
-        train = state.train_items if state.train_items is not None else np.arange(len(dataset))
-        return cover_query(dataset, train, values, self.slot_for_attribute)
+        return cover_query(dataset, self._train_items(state), values, self.slot_for_attribute)
 
     # --- training ---------------------------------------------------------------------------------
     def start_training(self, settings: TrainSettings) -> TrainingJob:

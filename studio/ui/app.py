@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+import threading
 from pathlib import Path
 
 from studio import APP_ID, __version__
@@ -47,6 +49,19 @@ def startup_model(requested: str | None, last_session: str, reopen_last: bool, r
         return shipped
     candidates = [p for p in (shipped, newest_run_checkpoint(runs_dir)) if p is not None and p.exists()]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Import what the first training job would import lazily (torch.optim pulls in torch._dynamo, seconds of
+    module loading that hold the GIL in long stretches), while the app starts, not when the user presses Start."""
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # only a head start; the job imports it again if this failed
+            import torch._dynamo  # noqa: F401
+
+    thread = threading.Thread(target=work, name="studio-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     window.start_session(model, args.dataset or (settings.value("session/dataset", "") if prefs.reopen_last
                                                   else None) or None)
 
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(2000, warm_up_in_background)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     quitting = asyncio.Event()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -55,15 +55,21 @@ from studio.ui.workers import gui_callback, run_in_background
 
 THUMB_SIDE = 72
 NO_MODEL = "No model loaded.\nOpen a model (File ▸ Open model…)\nor train one in the Training tab."
+NO_SLOTS = "The model's slots appear here:\none card per attribute, to drop items into."
 EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
 
 
-def _source_files(source: Source | None) -> list[str]:
-    if isinstance(source, FileSource):
-        return [source.path]
-    if isinstance(source, MixtureSource):
-        return [p for s, _ in source.parts for p in _source_files(s)]
-    return []
+_POOL: QThreadPool | None = None
+
+
+def worker_pool() -> QThreadPool:
+    """The composer's own threads (file encodes, queries, direction fits): they stay responsive while other
+    widgets keep the global pool busy."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(2)
+    return _POOL
 
 
 def _source_items(source: Source | None) -> list[int]:
@@ -152,7 +158,7 @@ class ComposerPanel(QWidget):
         self.slots_layout = QVBoxLayout(self.slots_box)
         self.slots_layout.setContentsMargins(4, 4, 4, 4)
         self.slots_layout.setSpacing(6)
-        self.slots_hint = QLabel(NO_MODEL)
+        self.slots_hint = QLabel(NO_SLOTS)
         self.slots_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.slots_hint.setStyleSheet("color: palette(placeholder-text);")
         self.slots_layout.addWidget(self.slots_hint)
@@ -333,11 +339,11 @@ class ComposerPanel(QWidget):
         if items:
             sources = [ItemSource(int(i)) for i in items]
             what = f"item {items[0]}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
-            self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources),
+            self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources, self._composition.base),
                             f"{self._title(slot)}: {what}")
         elif files:
             self._show_status(f"encoding {Path(files[0]).name}…")
-            run_in_background(self._encode_files, files, owner=self,
+            run_in_background(self._encode_files, files, owner=self, pool=worker_pool(),
                               on_result=lambda encoded: self._on_files_encoded(slot, target, encoded),
                               on_error=self._on_background_error)
 
@@ -352,7 +358,7 @@ class ComposerPanel(QWidget):
         if slot not in self._slot_widgets:
             return
         sources = [FileSource(str(Path(p).resolve())) for p in files]
-        self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources),
+        self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources, self._composition.base),
                         f"{self._title(slot)}: {Path(files[0]).name}")
 
     def _on_global_pressed(self) -> None:
@@ -379,7 +385,7 @@ class ComposerPanel(QWidget):
             self.query_panel.show_result("Open a model and a dataset first.")
             return
         self.query_panel.show_result("finding a cover set…")
-        run_in_background(self.service.query, dict(values), owner=self,
+        run_in_background(self.service.query, dict(values), owner=self, pool=worker_pool(),
                           on_result=lambda result: self._on_query_answered(values, result),
                           on_error=self._on_query_failed)
 
@@ -542,9 +548,10 @@ class ComposerPanel(QWidget):
             widget.deleteLater()
         self._slot_widgets.clear()
         self.query_panel.set_schema(model.schema if model is not None else None)
-        self.query_box.setVisible(model is not None and len(model.schema) > 0)
+        # query mode needs slots that stand for attributes (not so for unsupervised quadrant mixing)
+        self.query_box.setVisible(model is not None and any(s.attribute for s in model.slots))
+        self.clear_all_button.setEnabled(model is not None)
         if model is None:
-            self.slots_hint.setText(NO_MODEL)
             self.slots_hint.setVisible(True)
         else:
             self.slots_hint.setVisible(False)
@@ -556,6 +563,7 @@ class ComposerPanel(QWidget):
                 widget.activated.connect(self.slot_activated)
                 self.slots_layout.insertWidget(k, widget)
                 self._slot_widgets[spec.name] = widget
+        self._fit_slot_column()
         base = self._default_item()
         start = Composition({name: SlotValue() for name in self._slot_widgets},
                             ItemSource(base) if base is not None else None)
@@ -563,6 +571,14 @@ class ComposerPanel(QWidget):
         self._requested.clear()
         self._set_composition(start)
         self.undo_stack.clear()
+
+    def _fit_slot_column(self) -> None:
+        """Never cut a card off: the column is at least as wide as the widest card wants (long attribute names
+        and spatial shapes make wider headers)."""
+        want = max((w.minimumSizeHint().width() for w in self._slot_widgets.values()), default=0)
+        margins = self.slots_layout.contentsMargins()
+        scrollbar = self.slots_scroll.verticalScrollBar().sizeHint().width()
+        self.slots_scroll.setMinimumWidth(max(380, want + margins.left() + margins.right() + scrollbar + 2))
 
     def _default_item(self) -> int | None:
         """A legible starting item: the most contrasted of the first few (some items are blank by design,
@@ -619,7 +635,7 @@ class ComposerPanel(QWidget):
         if slot in self._directions:
             self._show_directions(slot, self._directions[slot])
             return
-        run_in_background(self.service.directions, slot, owner=self,
+        run_in_background(self.service.directions, slot, owner=self, pool=worker_pool(),
                           on_result=lambda d: self._show_directions(slot, d),
                           on_error=lambda e: self._directions_failed(slot, e))
 

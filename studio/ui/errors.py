@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import traceback
+import weakref
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -65,9 +66,17 @@ class ErrorDialog(QDialog):
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setMinimumWidth(360)
+        text = QVBoxLayout()
+        text.addWidget(self.message_label)
+        if details:
+            hint = QLabel("This looks like a bug in Attribute Studio; the details help to find it.")
+            hint.setWordWrap(True)
+            hint.setEnabled(False)
+            text.addWidget(hint)
+        text.addStretch(1)
         top = QHBoxLayout()
         top.addWidget(icon)
-        top.addWidget(self.message_label, 1)
+        top.addLayout(text, 1)
 
         self.details = QPlainTextEdit(details)
         self.details.setReadOnly(True)
@@ -120,13 +129,15 @@ class ErrorReporter(QObject):
 
     def __init__(self, parent_widget: QWidget | None = None) -> None:
         super().__init__()
-        self._parent_widget = parent_widget
+        self._parent_widget: weakref.ref[QWidget] | None = None
+        self.set_parent_widget(parent_widget)
         self._open: dict[str, ErrorDialog] = {}
         self._previous_hooks: tuple | None = None
         self._incoming.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
     def set_parent_widget(self, widget: QWidget | None) -> None:
-        self._parent_widget = widget
+        """Dialogs open over this window; held weakly, so the reporter never keeps a closed window alive."""
+        self._parent_widget = weakref.ref(widget) if widget is not None else None
 
     # --- entry points (any thread) --------------------------------------------------------------
     def report(self, exc: BaseException, title: str = "Attribute Studio") -> None:
@@ -176,7 +187,9 @@ class ErrorReporter(QObject):
         if dialog is not None and isValid(dialog):
             dialog.add_repeat()
         else:
-            parent = self._parent_widget if self._parent_widget is not None and isValid(self._parent_widget) else None
+            parent = self._parent_widget() if self._parent_widget is not None else None
+            if parent is not None and (not isValid(parent) or not parent.isVisible()):
+                parent = None
             dialog = ErrorDialog(message, details, title, parent)
             dialog.finished.connect(lambda _result, k=key: self._open.pop(k, None))
             self._open[key] = dialog

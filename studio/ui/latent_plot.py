@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QThreadPool
 from PySide6.QtGui import QColor, QCursor, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.errors import StudioError
 from studio.ui.composer import ComposerPanel
 from studio.ui.image_view import ImageView
 from studio.ui.workers import gui_callback, run_in_background
@@ -45,6 +46,19 @@ NO_COLOUR = "(none)"
 QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
                "#dbdb8d", "#9edae5")
+
+
+_POOL: QThreadPool | None = None
+
+
+def worker_pool() -> QThreadPool:
+    """The plot's own threads (projections, paths, direction fits), so its long jobs never queue behind, or hold
+    up, other widgets' work on the global pool (which has one thread per core)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(2)
+    return _POOL
 
 
 def value_colours(n: int, rgb: tuple[tuple[int, int, int], ...] | None = None) -> list[QColor]:
@@ -116,6 +130,7 @@ class LatentPlotPanel(QWidget):
         self._current_xy: np.ndarray | None = None
         self._hovered: int | None = None
         self._model_key: Any = None
+        self._brushes: dict[int, Any] = {}
         self._build()
         self._relay_model = gui_callback(self._on_model_or_dataset_changed, owner=self)
         events, relay = self.service.events, self._relay_model
@@ -138,7 +153,8 @@ class LatentPlotPanel(QWidget):
         self.target_combo.setToolTip("clicking a point puts that item into this slot of the composer")
         self.follow_check = QCheckBox("follow the composer")
         self.follow_check.setChecked(True)
-        self.follow_check.setToolTip("plot the slot whose card was last clicked in the composer")
+        self.follow_check.setToolTip("plot the slot whose card was last clicked in the composer, and let clicks "
+                                     "put items into the plotted slot")
         self.directions_check = QCheckBox("directions")
         self.directions_check.setToolTip("draw each value's direction (linear SVM normal) as an arrow")
         self.progress = QProgressBar()
@@ -200,10 +216,10 @@ class LatentPlotPanel(QWidget):
         self.hover_ring = pg.ScatterPlotItem(size=13, pen=pg.mkPen(foreground, width=2), brush=None)
         self.current = pg.ScatterPlotItem(size=18, symbol="star", pen=pg.mkPen("k", width=1.5),
                                           brush=pg.mkBrush("#ffd400"))
-        self.arrow_lines = pg.PlotDataItem(pen=pg.mkPen(foreground, width=2), connect="pairs")
+        self._arrow_shafts: list[pg.PlotDataItem] = []
         self._arrow_heads: list[pg.ArrowItem] = []
         self._arrow_labels: list[pg.TextItem] = []
-        for item, z in ((self.path, 5), (self.arrow_lines, 6), (self.hover_ring, 8),
+        for item, z in ((self.path, 5), (self.hover_ring, 8),
                         (self.current, 10)):
             item.setZValue(z)
             self.plot_item.addItem(item)
@@ -293,9 +309,6 @@ class LatentPlotPanel(QWidget):
     def _on_slot_activated(self, slot: str) -> None:
         if self.follow_check.isChecked() and slot != self.slot:
             self.set_slot(slot)
-            k = self.target_combo.findData(slot)
-            if k >= 0:
-                self.target_combo.setCurrentIndex(k)
 
     def _on_slot_chosen(self, *_: Any) -> None:
         slot = self.slot
@@ -306,6 +319,10 @@ class LatentPlotPanel(QWidget):
             self.colour_combo.blockSignals(True)
             self.colour_combo.setCurrentIndex(self.colour_combo.findText(attribute))
             self.colour_combo.blockSignals(False)
+        if self.follow_check.isChecked():  # clicks fill the slot on show, unless the user unhooked them
+            k = self.target_combo.findData(slot)
+            if k >= 0:
+                self.target_combo.setCurrentIndex(k)
         self._clear_plot()
         self._start_projection(slot)
 
@@ -323,7 +340,7 @@ class LatentPlotPanel(QWidget):
         self.status.setText("encoding and projecting the dataset's latents…")
         progress = gui_callback(lambda *args: self._on_progress(seq, *args), owner=self)
         run_in_background(self.service.project, slot, max_points=self.max_points, progress=progress, cancel=cancel,
-                          owner=self, on_result=lambda p: self._on_projected(seq, slot, p),
+                          owner=self, pool=worker_pool(), on_result=lambda p: self._on_projected(seq, slot, p),
                           on_error=lambda e: self._on_projection_failed(seq, e))
 
     def _on_progress(self, seq: int, *args: Any) -> None:
@@ -403,7 +420,7 @@ class LatentPlotPanel(QWidget):
             codes = np.asarray(dataset.codes[self._indices, dataset.schema.position(name)], np.int64)
             groups = colour_groups(codes, attribute.values, attribute.rgb)
         for item, (rows, colour, label) in zip(self.groups, groups):
-            brush = pg.mkBrush(colour.red(), colour.green(), colour.blue(), 210)
+            brush = self._brush(colour)
             item.setData(x=self._xy[rows, 0], y=self._xy[rows, 1], brush=brush)
             if label and len(self._legend_samples) < LEGEND_ROWS:
                 sample = pg.ScatterPlotItem(size=9, pen=self._point_pen, brush=brush, symbol="o")
@@ -419,6 +436,15 @@ class LatentPlotPanel(QWidget):
         if self._arrow_heads:
             self._update_directions()
 
+    def _brush(self, colour: QColor) -> Any:
+        """One QBrush object per colour for the plot's lifetime: pyqtgraph caches rendered symbols by brush object,
+        so reusing them keeps recolouring cheap."""
+        key = colour.rgb()
+        brush = self._brushes.get(key)
+        if brush is None:
+            brush = self._brushes[key] = pg.mkBrush(colour.red(), colour.green(), colour.blue(), 210)
+        return brush
+
     # --- the composition's point and path ----------------------------------------------------------------
     def _on_result(self, result: Any) -> None:
         slot = self.slot
@@ -427,7 +453,10 @@ class LatentPlotPanel(QWidget):
         latent = result.latents.get(slot) if hasattr(result, "latents") else None
         if latent is None:
             return
-        xy = np.asarray(self.service.project_latent(slot, np.asarray(latent, np.float32)[None]), np.float32)[0]
+        try:
+            xy = np.asarray(self.service.project_latent(slot, np.asarray(latent, np.float32)[None]), np.float32)[0]
+        except StudioError:  # the model changed under a late result; the next projection brings a new point
+            return
         self._current_xy = xy
         self.current.setData(x=[float(xy[0])], y=[float(xy[1])])
 
@@ -445,7 +474,7 @@ class LatentPlotPanel(QWidget):
         if value.b is None:
             self.path.setData(x=[], y=[])
             return
-        run_in_background(self._path_latents, composition, slot, owner=self,
+        run_in_background(self._path_latents, composition, slot, owner=self, pool=worker_pool(),
                           on_result=lambda xy: self._on_path(seq, xy), on_error=lambda e: self._on_path(seq, None))
 
     def _path_latents(self, composition: Any, slot: str) -> np.ndarray:
@@ -467,11 +496,11 @@ class LatentPlotPanel(QWidget):
 
     # --- directions -----------------------------------------------------------------------------------------
     def _clear_arrows(self) -> None:
-        for item in (*self._arrow_heads, *self._arrow_labels):
+        for item in (*self._arrow_shafts, *self._arrow_heads, *self._arrow_labels):
             self.plot_item.removeItem(item)
+        self._arrow_shafts.clear()
         self._arrow_heads.clear()
         self._arrow_labels.clear()
-        self.arrow_lines.setData(x=[], y=[])
 
     def _update_directions(self, *_: Any) -> None:
         self._directions_seq += 1
@@ -481,7 +510,7 @@ class LatentPlotPanel(QWidget):
             self._clear_arrows()
             return
         self.status.setText("fitting attribute directions…")
-        run_in_background(self.service.directions, slot, owner=self,
+        run_in_background(self.service.directions, slot, owner=self, pool=worker_pool(),
                           on_result=lambda d: self._draw_directions(seq, slot, d),
                           on_error=lambda e: self._directions_failed(seq, e))
 
@@ -508,14 +537,15 @@ class LatentPlotPanel(QWidget):
         colour_by = self.colour_combo.currentText()
         colours = (value_colours(len(directions.values), self.service.dataset.schema[directions.attribute].rgb)
                    if colour_by == directions.attribute else None)
-        lines = np.empty((2 * len(ends), 2), np.float32)
-        lines[0::2] = start
-        lines[1::2] = ends
-        self.arrow_lines.setData(x=lines[:, 0], y=lines[:, 1])
         for row, k in enumerate(present):
             end = ends[row]
             angle = float(np.degrees(np.arctan2(-(end[1] - start[1]), end[0] - start[0]))) + 180.0
             colour = colours[k] if colours is not None else self.palette().color(QPalette.ColorRole.Text)
+            shaft = pg.PlotDataItem(x=[float(start[0]), float(end[0])], y=[float(start[1]), float(end[1])],
+                                    pen=pg.mkPen(colour, width=2))
+            shaft.setZValue(6)
+            self.plot_item.addItem(shaft)
+            self._arrow_shafts.append(shaft)
             head = pg.ArrowItem(pos=(float(end[0]), float(end[1])), angle=angle, headLen=12, tailLen=0,
                                 brush=pg.mkBrush(colour), pen=pg.mkPen(colour))
             head.setZValue(7)

@@ -138,7 +138,7 @@ class PreferencesDialog(QDialog):
         self.device.addItems(DEVICES)
         self.device.setCurrentText(prefs.device)
         self.device.setToolTip("Where models run: auto takes a CUDA GPU, then Apple MPS, then the CPU. "
-                               "Takes effect the next time a model is loaded.")
+                               "Takes effect at the next start.")
         self.thumbnail_size = QSpinBox()
         self.thumbnail_size.setRange(24, 256)
         self.thumbnail_size.setSingleStep(8)

@@ -81,13 +81,14 @@ def with_parts(value: SlotValue, parts: Sequence[tuple[Source, float]]) -> SlotV
     return replace(value, a=MixtureSource(tuple((s, float(w)) for s, w in parts)))
 
 
-def put_sources(value: SlotValue, target: str, sources: Sequence[Source]) -> SlotValue:
+def put_sources(value: SlotValue, target: str, sources: Sequence[Source], base: Source | None = None) -> SlotValue:
     """What a drop does: onto A several sources fill A and B (a pair to interpolate); onto B the first becomes B;
-    onto "mix" they join A as mixture parts with weight 1."""
+    onto "mix" they join A as mixture parts with weight 1 (an empty A joins as the ``base`` it shows)."""
     if not sources:
         return value
     if target == "mix":
-        return with_parts(value, [*mixture_parts(value), *((s, 1.0) for s in sources)])
+        parts = mixture_parts(value) or ([(base, 1.0)] if base is not None else [])
+        return with_parts(value, [*parts, *((s, 1.0) for s in sources)])
     if target == "b":
         return replace(value, b=sources[0])
     if len(sources) >= 2:
@@ -265,8 +266,6 @@ class SlotWidget(QFrame):
         head.addWidget(self.title)
         head.addWidget(self.shape_label)
         head.addStretch(1)
-        for b in (self.lock_button, self.swap_button, self.clear_button):
-            head.addWidget(b)
 
         # sources and the A-B slider
         fp = fingerprint
@@ -302,7 +301,7 @@ class SlotWidget(QFrame):
 
         # directions
         self.directions_button = QToolButton()
-        self.directions_button.setText("Directions…")
+        self.directions_button.setText("Directions")
         self.directions_button.setCheckable(True)
         self.directions_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.directions_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -338,8 +337,10 @@ class SlotWidget(QFrame):
         lay.addLayout(head)
         lay.addLayout(row)
         lay.addWidget(self.parts_box)
-        lay.addWidget(self.directions_button, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(self.directions_box)
+        head.addWidget(self.directions_button)
+        for b in (self.lock_button, self.swap_button, self.clear_button):
+            head.addWidget(b)
 
         # wiring
         self.tile_a.dropped.connect(lambda items, files: self.dropped.emit(self.spec.name, "a", items, files))
@@ -522,7 +523,6 @@ class SlotWidget(QFrame):
             row.weight.blockSignals(False)
             row.weight_label.setText(self._weight_share(rows, k))
         self.parts_box.setVisible(bool(rows))
-        self.tile_a.letter.setText(f"A: mix of {len(rows)}" if rows else "A")
 
     def _on_weight(self, part: int, position: int) -> None:
         self._edit(set_weight(self._value, part, position / WEIGHT_STEPS), "mixture weight",

@@ -776,10 +776,15 @@ class TrainingTab(QWidget):
 
     def _on_finished(self, result) -> None:
         final = Path(getattr(result, "checkpoint", "") or "")
+        step = int(getattr(result, "step", self._last_step))
+        numbered = final.parent / f"step-{step:08d}{final.suffix}"
+        if final.name.startswith("last") and numbered.exists():
+            final = numbered
         if final.name and final.exists():
-            self._add_checkpoint(int(getattr(result, "step", self._last_step)), final)
+            self._add_checkpoint(step, final)
         self.plot.redraw()
         self._set_running(False)
+        self._detach()  # an ended job sends nothing more; holding on would keep this tab alive with it
         self.job_ended.emit(self.job.state if self.job is not None else "finished")
 
     def _on_failed(self, message: str) -> None:
@@ -788,6 +793,7 @@ class TrainingTab(QWidget):
         self.state_label.setText("Failed: " + message)
         details = getattr(self.job, "details", "") if self.job is not None else ""
         errors.reporter().report_message(f"Training failed: {message}", details)
+        self._detach()
         self.job_ended.emit("failed")
 
     def _on_state_changed(self, state: str) -> None:

@@ -1,0 +1,165 @@
+"""The Training tab: a form generated from the method's config, and a real tiny job run, watched and used."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+
+from studio.errors import StudioError
+from studio.methods.config import config_fields
+from studio.methods.registry import get_method, method_names
+from studio.ui.training_tab import ConfigForm, LossHistory, TrainingTab, dataset_spec_with_resolution, format_duration
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+#: Small enough for a few steps a second on a busy CPU (the same shape as conftest's tiny_gzs_run).
+TINY = {"width": 8, "hidden": 64, "residual_blocks": 1, "latent_dim": 20, "kernel": 3, "norm": "batch"}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """A model this small gains nothing from threads; on a shared machine they cost a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fill_tiny_run(tab: TrainingTab, steps: int) -> None:
+    tab.set_dataset("fonts:tiny")
+    tab.resolution_combo.setCurrentIndex(tab.resolution_combo.findData(32))
+    tab.set_method("gzs")
+    tab.steps_spin.setValue(steps)
+    tab.batch_spin.setValue(2)
+    tab.device_combo.setCurrentText("cpu")
+    tab.sample_spin.setValue(2)
+    tab.checkpoint_spin.setValue(3)
+    tab.log_spin.setValue(1)
+    for name, value in TINY.items():
+        tab.config_form.set_value(name, value)
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------
+def test_format_duration_and_spec_resolution():
+    assert format_duration(5) == "0:05"
+    assert format_duration(3723) == "1:02:03"
+    assert format_duration(math.inf) == "–"
+    assert dataset_spec_with_resolution("fonts:tiny", 32) == "fonts:tiny,res=32"
+    assert dataset_spec_with_resolution("fonts:tiny,res=16", 32) == "fonts:tiny,res=16"
+
+
+def test_loss_history_grows_and_keeps_late_losses_aligned():
+    history = LossHistory()
+    for step in range(1, 601):
+        history.append(step, {"loss": 1.0 / step} if step < 300 else {"loss": 0.0, "late": float(step)})
+    assert len(history) == 600 and history.steps()[-1] == 600
+    assert history.values("loss")[0] == 1.0
+    late = history.values("late")
+    assert np.isnan(late[:299]).all() and late[-1] == 600.0
+
+
+# --- the generated form --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", method_names())
+def test_config_form_shows_every_field_with_its_default_and_help(qtbot, method):
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    cls = get_method(method).config_class
+    form.set_config_class(cls)
+    fields = config_fields(cls)
+    assert [f.name for f in form.fields()] == [f.name for f in fields]
+    assert form.values() == {f.name: f.default for f in fields}
+    assert form.changed_values() == {}
+    for f in fields:
+        assert form.editor(f.name).toolTip().startswith(f.help)
+        if f.choices:
+            assert isinstance(form.editor(f.name), QComboBox)
+        elif f.type is bool:
+            assert isinstance(form.editor(f.name), QCheckBox)
+
+
+def test_config_form_reports_changes_and_names_a_bad_field(qtbot):
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    form.set_config_class(get_method("gzs").config_class)
+    form.editor("lr").setText("3e-3")
+    form.set_value("norm", "batch")
+    form.editor("latent_sizes").setText("4,4,4,4,4")
+    assert form.changed_values() == {"lr": 3e-3, "norm": "batch", "latent_sizes": (4, 4, 4, 4, 4)}
+    lr = form.editor("lr")
+    assert isinstance(lr, QLineEdit)
+    lr.setText("fast")
+    with pytest.raises(StudioError, match="lr"):
+        form.changed_values()
+    form.reset()
+    assert form.changed_values() == {}
+
+
+def test_settings_come_from_the_form(qtbot, ui_service, tmp_path):
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    fill_tiny_run(tab, steps=7)
+    settings = tab.settings()
+    assert settings.method == "gzs" and settings.dataset == "fonts:tiny,res=32"
+    assert settings.steps == 7 and settings.batch == 2 and settings.device == "cpu"
+    assert settings.method_options == {k: v for k, v in TINY.items() if v != getattr(
+        get_method("gzs").config_class(), k)}
+    assert settings.out.parent == tmp_path / "runs" and settings.out.name.startswith("gzs-fonts-tiny-")
+    tab.init_edit.setText(str(tmp_path / "x.safetensors"))
+    tab.resume_check.setChecked(True)
+    with pytest.raises(StudioError, match="fine-tuning"):
+        tab.settings()
+    tab.shutdown()
+
+
+# --- a real run ----------------------------------------------------------------------------------------------------
+def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, tmp_path, one_torch_thread):
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    tab.show()
+    fill_tiny_run(tab, steps=6)
+    with qtbot.waitSignal(tab.job_ended, timeout=120_000) as ended:
+        tab.start()
+        assert tab.is_running() and not tab.start_button.isEnabled()
+    assert ended.args == ["finished"] and tab.job.state == "finished"
+    tab.plot.redraw()
+    assert tab.plot.point_count("loss") == 6
+    assert set(tab.plot.curves) >= {"loss", "reconstruction"}
+    assert tab.progress.value() == 6 and tab.state_label.text() == "Finished at step 6."
+    assert tab.sample_view.image() is not None
+    assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
+    newest = tab.selected_checkpoint()
+    assert newest is not None and newest.name == "step-00000006.safetensors" and newest.exists()
+
+    with qtbot.waitSignal(tab.checkpoint_loaded, timeout=60_000):
+        tab.use_selected_checkpoint()
+    assert ui_service.model is not None and Path(ui_service.model.path) == newest
+    assert ui_service.model.step == 6
+    tab.shutdown()
+
+
+def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path, one_torch_thread):
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    fill_tiny_run(tab, steps=100_000)
+    tab.checkpoint_spin.setValue(0)
+    tab.sample_spin.setValue(0)
+    with qtbot.waitSignal(tab.progressed, timeout=120_000):
+        tab.start()
+    tab.pause_button.click()
+    qtbot.waitUntil(lambda: tab.job.state == "paused", timeout=10_000)
+    qtbot.waitUntil(lambda: tab.pause_button.text() == "Resume", timeout=10_000)
+    assert tab.state_label.text().startswith("Paused")
+    tab.pause_button.click()
+    qtbot.waitUntil(lambda: tab.job.state == "running", timeout=10_000)
+    with qtbot.waitSignal(tab.job_ended, timeout=120_000):
+        tab.stop_button.click()
+    assert tab.job.state == "finished"
+    assert tab.job.result.stopped and tab.job.result.step < 100_000
+    assert tab.checkpoint_list.count() == 1 and tab.selected_checkpoint().exists()
+    assert tab.start_button.isEnabled()
+    tab.shutdown()
