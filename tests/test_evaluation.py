@@ -14,7 +14,7 @@ from studio.cli.main import main
 from studio.evaluation import suite
 from studio.evaluation.coprediction import probe_accuracy, slot_features, stack_features
 from studio.evaluation.suite import EvalContext, make_context, run_evaluations
-from studio.evaluation.zero_shot import _queries
+from studio.evaluation.zero_shot import _queries, _synthesize
 from studio.training.checkpoint import load_tensors
 from studio.training.model_io import build_method, save_checkpoint
 
@@ -103,6 +103,19 @@ def test_queries_use_training_items_that_show_the_wanted_values(trained):
         for attribute, item in query.items():
             assert item in train
             assert codes[item, attribute] == codes[target, attribute]
+
+
+def test_synthesis_takes_each_slot_from_the_item_covering_its_attribute(trained):
+    ctx, _ = trained
+    targets = ctx.split.test[:4]
+    queries = _queries(ctx, targets)
+    synthesized = _synthesize(ctx, queries)
+    names = ctx.dataset.schema.names
+    for k, query in enumerate(queries):
+        latents = {s.name: ctx.encode([query[names.index(s.attribute)]])[s.name] for s in ctx.method.slots}
+        with torch.no_grad():
+            expected = ctx.method.decode(latents).clamp(-1, 1)
+        assert torch.allclose(synthesized[k:k + 1], expected, atol=1e-5)
 
 
 def test_cli_json_parses_and_repeats_the_library_figures(tiny_gzs_run, trained, capsys):

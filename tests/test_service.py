@@ -80,8 +80,10 @@ def test_coalescer_delivers_only_the_newest_request_of_each_channel():
     finally:
         worker.shutdown()
     assert ids_a == sorted(ids_a) and ids_b[0] > ids_a[-1]
-    assert delivered == {"a": [ids_a[-1]], "b": [ids_b[-1]]}
-    assert coalescer.stats("a") == {"delivered": 1, "dropped": 49, "latest": ids_a[-1]}
+    # The request already running when the burst came is shown (a drag keeps moving); the 48 queued behind it
+    # collapse into the newest, which is computed next.
+    assert delivered == {"a": [ids_a[0], ids_a[-1]], "b": [ids_b[0], ids_b[-1]]}
+    assert coalescer.stats("a") == {"delivered": 2, "dropped": 48, "latest": ids_a[-1]}
     assert not errors
 
 
@@ -219,7 +221,7 @@ def test_a_burst_of_requests_delivers_the_last_one(service: ModelService):
     assert last_done.wait(WAIT)
     assert ids == sorted(set(ids))
     got = [r.request_id for r in delivered]
-    assert got == sorted(got) and got[-1] == ids[-1]
+    assert got == sorted(set(got)) and got[-1] == ids[-1]  # never an older frame after a newer one
     assert len(delivered) <= 5
     assert np.array_equal(delivered[-1].image, service.compose(comps[-1]).image)
     assert service.coalescing_stats("burst")["dropped"] >= 45

@@ -104,6 +104,44 @@ def test_watch_delivers_results_on_the_gui_thread_and_errors_to_the_handler(qtbo
     assert seen[0] != threading.current_thread().name and "ZeroDivisionError" in seen
 
 
+def test_many_calls_from_a_plain_thread_arrive_in_order_on_the_gui_thread(qtbot):
+    """Training progress arrives like this; a per-call QObject hop (superqt's) crashed under such a load."""
+    from studio.ui.workers import gui_callback
+
+    received: list[int] = []
+    gui_thread = threading.current_thread()
+    threads_seen: set[threading.Thread] = set()
+
+    def on_event(n: int) -> None:
+        threads_seen.add(threading.current_thread())
+        received.append(n)
+
+    relay = gui_callback(on_event)
+    sender = threading.Thread(target=lambda: [relay(n) for n in range(3000)], name="sender")
+    sender.start()
+    qtbot.waitUntil(lambda: len(received) == 3000, timeout=60_000)
+    sender.join()
+    assert received == list(range(3000)) and threads_seen == {gui_thread}
+
+
+def test_emitting_many_signals_from_python_cannot_exhaust_true():
+    """PySide6 6.12's emit() returns True without a reference; studio.ui pins True and False (see pyside_fixes)."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    import studio.ui  # noqa: F401  (applies the fix on import)
+
+    class Emitter(QObject):
+        ping = Signal()
+
+    emitter = Emitter()
+    before = sys.getrefcount(True)
+    for _ in range(20_000):  # more than True's whole natural reference count in this process
+        emitter.ping.emit()
+    assert sys.getrefcount(True) > 1_000_000 or sys.getrefcount(True) >= before
+
+
 # --- settings and startup --------------------------------------------------------------------------------------------
 def test_settings_keep_recent_files_and_preferences(ui_settings):
     for i in range(MAX_RECENT + 3):
@@ -199,12 +237,9 @@ class AnsweringWindow(MainWindow):
         return self.answers.pop(0)
 
 
-def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_settings, tmp_path, one_torch_thread):
-    window = AnsweringWindow(ui_service, ui_settings)
-    qtbot.addWidget(window)
-    window.show()
+def start_long_job(window: MainWindow, qtbot, runs: Path) -> None:
     tab = window.training
-    tab.runs_dir = tmp_path / "runs"
+    tab.runs_dir = runs
     tab.set_dataset("fonts:tiny")
     tab.resolution_combo.setCurrentIndex(tab.resolution_combo.findData(32))
     tab.steps_spin.setValue(100_000)
@@ -215,6 +250,14 @@ def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_sett
         tab.start()
     qtbot.waitUntil(lambda: window.activity_label.text().startswith("Training: step"), timeout=10_000)
 
+
+def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_settings, tmp_path, one_torch_thread):
+    window = AnsweringWindow(ui_service, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    start_long_job(window, qtbot, tmp_path / "runs")
+    tab = window.training
+
     window.answers[:] = ["cancel"]
     window.close()
     assert window.isVisible() and tab.job.running
@@ -224,3 +267,20 @@ def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_sett
         assert not window.isVisible()
     assert tab.job.state == "finished" and tab.job.result.stopped
     assert Path(tab.job.result.checkpoint).exists()
+
+
+def test_closing_can_keep_a_job_running_in_the_background(qtbot, ui_service, ui_settings, tmp_path,
+                                                          one_torch_thread):
+    window = AnsweringWindow(ui_service, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    start_long_job(window, qtbot, tmp_path / "runs")
+    tab = window.training
+    window.answers[:] = ["background"]
+    window.close()
+    assert not window.isVisible()
+    step = tab.job.history[-1].step
+    qtbot.waitUntil(lambda: tab.job.history[-1].step > step, timeout=60_000)  # it goes on training
+    with qtbot.waitSignal(tab.job_ended, timeout=120_000):
+        tab.job.stop()
+    assert tab.job.state == "finished"

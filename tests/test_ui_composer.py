@@ -36,6 +36,7 @@ from studio.ui.slot_widget import (
 )
 
 WAIT_MS = 20000
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 # --- pure logic -----------------------------------------------------------------------------------------------------
@@ -87,12 +88,11 @@ def test_slider_drags_merge_into_one_undo_step(qapp) -> None:
 
 
 # --- on a real model -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def service(tiny_gzs_run, tmp_path_factory) -> ModelService:
-    svc = ModelService(device="cpu", cache_dir=tmp_path_factory.mktemp("cache"))
-    svc.load_checkpoint(getattr(tiny_gzs_run, "checkpoint", tiny_gzs_run))
-    yield svc
-    svc.shutdown()
+@pytest.fixture
+def service(ui_service, tiny_gzs_run) -> ModelService:
+    """The shared per-test service (shut down and checked for leaks by conftest) with the tiny GZS-Net loaded."""
+    ui_service.load_checkpoint(tiny_gzs_run)
+    return ui_service
 
 
 @pytest.fixture

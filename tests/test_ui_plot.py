@@ -14,6 +14,7 @@ from studio.ui.composer import ComposerPanel
 from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point, worker_pool
 
 WAIT_MS = 20000
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 def test_colour_groups_keep_the_most_frequent_values_apart() -> None:
@@ -35,12 +36,11 @@ def test_nearest_point_respects_the_pixel_radius() -> None:
     assert nearest_point(xy, 0.5, 0.5, (0.01, 0.01)) is None
 
 
-@pytest.fixture(scope="module")
-def service(tiny_gzs_run, tmp_path_factory) -> ModelService:
-    svc = ModelService(device="cpu", cache_dir=tmp_path_factory.mktemp("cache"))
-    svc.load_checkpoint(getattr(tiny_gzs_run, "checkpoint", tiny_gzs_run))
-    yield svc
-    svc.shutdown()
+@pytest.fixture
+def service(ui_service, tiny_gzs_run) -> ModelService:
+    """The shared per-test service (shut down and checked for leaks by conftest) with the tiny GZS-Net loaded."""
+    ui_service.load_checkpoint(tiny_gzs_run)
+    return ui_service
 
 
 @pytest.fixture
@@ -129,21 +129,15 @@ def test_direction_arrows(qtbot, panels, service) -> None:
     assert not plot._arrow_heads
 
 
-def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service, tmp_path) -> None:
-    fresh = ModelService(device="cpu", cache_dir=tmp_path)
-    try:
-        fresh.load_checkpoint(service.model.path)
-        composer = ComposerPanel(fresh)
-        plot = LatentPlotPanel(fresh, composer)
-        qtbot.addWidget(composer)
-        qtbot.addWidget(plot)
-        plot.set_slot("letter")
-        plot.cancel()
-        worker_pool().waitForDone(WAIT_MS)
-        for _ in range(3):  # deliver whatever the finished job queued for the GUI thread
-            QApplication.processEvents()
-        assert plot.point_count() == 0
-        assert "cancelled" in plot.status.text()
-        assert not plot.progress.isVisible()
-    finally:
-        fresh.shutdown()
+def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service) -> None:
+    composer = ComposerPanel(service)
+    plot = LatentPlotPanel(service, composer)  # starts projecting the first slot at once
+    qtbot.addWidget(composer)
+    qtbot.addWidget(plot)
+    plot.cancel()
+    worker_pool().waitForDone(WAIT_MS)
+    for _ in range(3):  # deliver whatever the finished job queued for the GUI thread
+        QApplication.processEvents()
+    assert plot.point_count() == 0
+    assert "cancelled" in plot.status.text()
+    assert not plot.progress.isVisible()

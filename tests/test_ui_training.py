@@ -163,3 +163,21 @@ def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path, one_torch_thre
     assert tab.checkpoint_list.count() == 1 and tab.selected_checkpoint().exists()
     assert tab.start_button.isEnabled()
     tab.shutdown()
+
+
+def test_fine_tune_takes_the_checkpoints_settings_and_trains_on(qtbot, ui_service, tmp_path, tiny_gzs_run,
+                                                                  one_torch_thread):
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    tab.set_method("mixing")
+    tab.set_fine_tune_source(tiny_gzs_run)
+    assert tab.method_name() == "gzs" and tab.dataset_spec() == "fonts:tiny,res=32"
+    assert tab.init_edit.text().endswith("last.safetensors")
+    assert tab.config_form.value("width") == 8 and tab.config_form.value("norm") == "batch"
+    tab.steps_spin.setValue(2)
+    tab.device_combo.setCurrentText("cpu")
+    with qtbot.waitSignal(tab.job_ended, timeout=120_000) as ended:
+        tab.start()
+    assert ended.args == ["finished"], tab.job.error
+    assert tab.job.settings.init_from == tab.init_edit.text()
+    tab.shutdown()

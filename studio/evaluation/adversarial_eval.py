@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.evaluation.deae_eval import attribute_classifier
+from studio.evaluation.deae_eval import AttributeClassifier, attribute_classifier
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
 from studio.methods.losses import entropy
@@ -110,15 +110,20 @@ def _format_synthesis(result: dict[str, Any]) -> str:
 
 @evaluation("shuffled_synthesis", applies=is_adversarial, order=46,
             title="Shuffled-code synthesis judged on real images (paper 004, Table IV)", formatter=_format_synthesis)
-@torch.no_grad()
 def shuffled_synthesis(ctx: EvalContext) -> dict[str, Any]:
     """How often a classifier of real images sees the donor's value in syntheses with swapped attribute codes."""
-    items = ctx.subsample(ctx.split.test)
-    if len(items) < 2:
+    if len(ctx.split.test) < 2:
         raise EvaluationSkipped("the test split has fewer than two items")
+    judge = attribute_classifier(ctx.dataset, ctx.split.train, ctx.device, ctx.seed)
+    return judged_synthesis(ctx, judge)
+
+
+@torch.no_grad()
+def judged_synthesis(ctx: EvalContext, judge: AttributeClassifier) -> dict[str, Any]:
+    """The figures of ``shuffled_synthesis`` with a given judge (any classifier of real images)."""
+    items = ctx.subsample(ctx.split.test)
     method = ctx.method
     names = ctx.dataset.schema.names
-    judge = attribute_classifier(ctx.dataset, ctx.split.train, ctx.device, ctx.seed)
     labels = _labels(ctx, items)
     real_pred = judge.predict(ctx.images(items))
     real_acc = (real_pred == labels).float().mean(dim=0).tolist()

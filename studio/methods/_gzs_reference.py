@@ -5,7 +5,6 @@ throughput benchmark (it is the baseline the batched step is measured against), 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from studio.methods.base import Batch
@@ -28,18 +27,18 @@ def unbatched_losses(model: GZSNet, batch: Batch) -> dict[str, Tensor]:
 
     losses: dict[str, Tensor] = {}
     if c.weight_reconstruction > 0:
-        terms = [F.l1_loss(model.decoder(roles[r]), x[:, r]) for r in range(m + 1)]
+        terms = [model.pixel_loss(model.decoder(roles[r]), x[:, r]) for r in range(m + 1)]
         losses["reconstruction"] = torch.stack(terms).mean()
     if c.weight_swap > 0:
         terms = []
         for j in range(m):
             partner = roles[1 + j]
-            terms.append(F.l1_loss(model.decoder(with_chunk(centre, partner, j)), x[:, 0]))
-            terms.append(F.l1_loss(model.decoder(with_chunk(partner, centre, j)), x[:, 1 + j]))
+            terms.append(model.pixel_loss(model.decoder(with_chunk(centre, partner, j)), x[:, 0]))
+            terms.append(model.pixel_loss(model.decoder(with_chunk(partner, centre, j)), x[:, 1 + j]))
         losses["swap"] = torch.stack(terms).mean()
     if c.weight_composite > 0:
         composite = torch.cat([roles[1 + j][:, chunks[j]] for j in range(m)], dim=1)
-        losses["composite"] = F.l1_loss(model.decoder(composite), x[:, 0])
+        losses["composite"] = model.pixel_loss(model.decoder(composite), x[:, 0])
     if c.weight_cycle > 0:
         attribute = batch["cycle_attribute"].tolist()
 
@@ -51,7 +50,7 @@ def unbatched_losses(model: GZSNet, batch: Batch) -> dict[str, Tensor]:
         z_a, z_b = model.encoder(x_a), model.encoder(x_b)
         back_a = model.decoder(swap_per_row(z_a, z_b))
         back_b = model.decoder(swap_per_row(z_b, z_a))
-        losses["cycle"] = (F.l1_loss(back_a, x[:, 0]) + F.l1_loss(back_b, x[:, m + 1])) / 2
+        losses["cycle"] = (model.pixel_loss(back_a, x[:, 0]) + model.pixel_loss(back_b, x[:, m + 1])) / 2
     weights = {"reconstruction": c.weight_reconstruction, "swap": c.weight_swap,
                "composite": c.weight_composite, "cycle": c.weight_cycle}
     total = sum(weights[k] * v for k, v in losses.items())

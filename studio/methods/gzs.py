@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from studio.training.data import TrainingData
 
 LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle")
+PIXEL_LOSSES = ("l1", "mse")
 
 
 @dataclass
@@ -50,6 +51,8 @@ class GZSConfig:
     lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)", low=0.0)
     beta1: float = option(0.9, "Adam beta1 (paper: 0.9)", low=0.0, high=1.0)
     beta2: float = option(0.999, "Adam beta2 (paper: 0.999)", low=0.0, high=1.0)
+    pixel_loss: str = option("l1", "distance between decoded and true images in every term (paper: l1)",
+                             choices=PIXEL_LOSSES)
     weight_reconstruction: float = option(1.0, "weight of the L1 reconstruction of every group image", low=0.0)
     weight_swap: float = option(1.0, "weight of the one-overlap swap: swapping the shared chunk either way must "
                                 "reconstruct both originals", low=0.0)
@@ -144,7 +147,7 @@ class GZSNet(Method):
                 "cycle_attribute": torch.from_numpy(cycle_attribute).to(data.device)}
 
     def compute_losses(self, batch: Batch) -> dict[str, Tensor]:
-        """The four loss terms (each a mean L1 over its images) and their weighted sum ``loss``."""
+        """The four loss terms (each a mean pixel distance over its images) and their weighted sum ``loss``."""
         c = self.config
         images = batch["images"]
         b, m, d = batch["items"].shape[0], self.num_attributes, self.latent_dim
@@ -177,15 +180,20 @@ class GZSNet(Method):
         losses: dict[str, Tensor] = {}
         for term in ("reconstruction", "swap", "composite"):
             if term in outputs:
-                losses[term] = F.l1_loss(outputs[term], parts[term][1])
+                losses[term] = self.pixel_loss(outputs[term], parts[term][1])
         if "cycle_first" in outputs:
             za, zb = self.encoder(outputs["cycle_first"].to(images.dtype)).chunk(2)
             back = torch.cat([torch.where(cycle_mask, zb, za), torch.where(cycle_mask, za, zb)])
-            losses["cycle"] = F.l1_loss(self.decoder(back).float(), torch.cat([x[:, 0], x[:, m + 1]]))
+            losses["cycle"] = self.pixel_loss(self.decoder(back).float(), torch.cat([x[:, 0], x[:, m + 1]]))
         weights = {"reconstruction": c.weight_reconstruction, "swap": c.weight_swap,
                    "composite": c.weight_composite, "cycle": c.weight_cycle}
         total = sum(weights[k] * v for k, v in losses.items())
         return {"loss": total if isinstance(total, Tensor) else images.new_zeros(()), **losses}
+
+    def pixel_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        if self.config.pixel_loss == "mse":
+            return F.mse_loss(output, target)
+        return F.l1_loss(output, target)
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
                       ctx: StepContext) -> dict[str, float]:

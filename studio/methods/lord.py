@@ -128,7 +128,7 @@ class Lord(Method):
         num_classes = schema[attribute].cardinality
         self.class_codes = nn.Embedding(num_classes, config.class_dim)
         self.content_codes = nn.Embedding(max(1, context.num_train_items), config.content_dim)
-        nn.init.uniform_(self.class_codes.weight, -0.05, 0.05)
+        nn.init.uniform_(self.class_codes.weight, -0.05, 0.05)  # as the official code
         nn.init.uniform_(self.content_codes.weight, -0.05, 0.05)
         res = context.resolution
         self.generator = AdaINGenerator(config.class_dim, config.content_dim, res, config.width, config.hidden)

@@ -49,11 +49,11 @@ class MixingConfig:
     chunk_channels: int = option(64, "channels of every quadrant's code (thesis: 192)", low=1)
     stem_width: int = option(16, "channels of the encoder's first convolution (thesis: 48)", low=1)
     growth_rate: int = option(8, "new channels per dense layer (thesis: 16)", low=1)
-    encoder_blocks: tuple = option((2, 2, 3, 3, 4), "dense layers per encoder block, from the input down; cut or "
-                                                    "extended with the last value to fit the image size "
-                                                    "(thesis: 4,5,7,10,12)")
-    decoder_blocks: tuple = option((4, 3, 3, 2, 2), "dense layers per decoder block, from the latent grid up "
-                                                    "(thesis: 12,10,7,5,4)")
+    encoder_blocks: tuple[int, ...] = option((2, 2, 3, 3, 4), "dense layers per encoder block, from the input "
+                                             "down; cut or extended with the last value to fit the image size "
+                                             "(thesis: 4,5,7,10,12)")
+    decoder_blocks: tuple[int, ...] = option((4, 3, 3, 2, 2), "dense layers per decoder block, from the latent "
+                                             "grid up (thesis: 12,10,7,5,4)")
     spectral_norm: bool = option(True, "spectral normalisation in the decoder and discriminator (thesis)")
     disc_width: int = option(32, "channels of the patch discriminator's first layer (thesis: 42)", low=1)
     disc_layers: int = option(4, "stride-2 layers of the patch discriminator (thesis: 4)", low=1)

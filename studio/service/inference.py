@@ -89,11 +89,13 @@ class _Channel:
     pending: tuple[int, Callable[[int], Any], Callable[[Any], None], Callable[[BaseException], None]] | None = None
     dropped: int = 0
     delivered: int = 0
+    last_delivered: int = 0
 
 
 class Coalescer:
-    """Latest wins, per channel: while one job of a channel runs, a newer request replaces the queued one, and a
-    result whose request has been superseded is dropped instead of delivered.
+    """Latest wins, per channel: while one job of a channel runs, a newer request replaces the queued one, so only
+    the newest request is computed; a result older than one already delivered is dropped. A result computed while
+    newer requests waited is still delivered, so a dragged slider shows frames during the drag, not only after it.
 
     ``work(request_id)`` runs on the worker; ``deliver(result)`` and ``fail(exception)`` are called on the worker
     thread too, so callers hop to their own thread (the GUI does this with a queued signal).
@@ -148,11 +150,12 @@ class Coalescer:
             result, error = None, e
         with self._lock:
             ch = self._channels[channel]
-            stale = request_id != ch.latest
+            stale = request_id <= ch.last_delivered
             if stale:
                 ch.dropped += 1
             else:
                 ch.delivered += 1
+                ch.last_delivered = request_id
         if not stale:
             try:
                 if error is None:

@@ -68,23 +68,35 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv)
 
-    import qasync
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap
+    from PySide6.QtWidgets import QApplication, QSplashScreen
 
-    from studio.paths import APP_NAME
-    from studio.service.model_service import ModelService
-    from studio.ui import errors
-    from studio.ui.main_window import MainWindow, app_icon
-    from studio.ui.settings import Settings
+    from studio.paths import APP_NAME, icon_path
 
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Attribute Studio")
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
-    app.setWindowIcon(app_icon())
+    app.setWindowIcon(QIcon(str(icon_path(256))))
     # Closing the window with a training job kept in the background must not end the process.
     app.setQuitOnLastWindowClosed(False)
+
+    # PyTorch takes seconds to import: say so at once instead of showing nothing.
+    splash_image = QPixmap(str(icon_path(256)))
+    splash = QSplashScreen(splash_image if not splash_image.isNull() else QPixmap(256, 256))
+    splash.show()
+    splash.showMessage("Attribute Studio: starting PyTorch…", Qt.AlignmentFlag.AlignBottom
+                       | Qt.AlignmentFlag.AlignHCenter, QColor(40, 40, 40))
+    QGuiApplication.processEvents()
+
+    import qasync
+
+    from studio.service.model_service import ModelService
+    from studio.ui import errors
+    from studio.ui.main_window import MainWindow
+    from studio.ui.settings import Settings
 
     reporter = errors.reporter()
     reporter.install()
@@ -99,14 +111,13 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(service, settings, quit_app_on_close=True)
     window.show()
+    splash.finish(window)
     if device_problem is not None:
         reporter.report(StudioError(f"{device_problem} (using {service.device} instead)"))
     model = startup_model(args.model, settings.value("session/model", ""), prefs.reopen_last,
                           prefs.effective_runs_dir())
-    window.start_session(model, args.dataset or (settings.value("session/dataset", "") if prefs.reopen_last
-                                                  else None) or None)
-
-    from PySide6.QtCore import QTimer
+    session_dataset = settings.value("session/dataset", "") if prefs.reopen_last else ""
+    window.start_session(model, args.dataset or session_dataset or None)
 
     QTimer.singleShot(2000, warm_up_in_background)
     loop = qasync.QEventLoop(app)

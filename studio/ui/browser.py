@@ -487,7 +487,7 @@ class ItemDetails(QWidget):
         super().__init__(parent)
         self.preview = ImageView("Select an item", side=96)
         self.preview.setFixedSize(104, 104)
-        self.title = QLabel("No item selected")
+        self.title = QLabel("Click a thumbnail for its attributes")
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
@@ -522,7 +522,7 @@ class ItemDetails(QWidget):
 
     def show_item(self, dataset: AttributedDataset | None, item: int | None) -> None:
         if dataset is None or item is None:
-            self.title.setText("No item selected")
+            self.title.setText("Click a thumbnail for its attributes")
             self.preview.set_image(None)
             for label in self._value_labels.values():
                 label.setText("–")
@@ -567,12 +567,11 @@ class ThumbnailView(QListView):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setSpacing(0)
+        self.setSpacing(3)
         self.setFrameShape(QFrame.Shape.StyledPanel)
 
     def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 6, size + 6))
         self.verticalScrollBar().setSingleStep(max(8, size // 3))
 
 
@@ -637,7 +636,10 @@ class DatasetBrowser(QWidget):
 
         if service is not None:
             self._dataset_relay = gui_callback(self._on_service_dataset, self)
-            service.events.dataset_changed.connect(self._dataset_relay)
+            signal = service.events.dataset_changed
+            signal.connect(self._dataset_relay)
+            relay = self._dataset_relay  # not self: the lambda must not keep the widget alive
+            self.destroyed.connect(lambda *_: signal.disconnect(relay, missing_ok=True))
             if getattr(service, "dataset", None) is not None:
                 self.set_dataset(service.dataset)
 
@@ -694,8 +696,7 @@ class DatasetBrowser(QWidget):
         """Stop thumbnail rendering and unsubscribe from the service (before the widget goes away)."""
         self.model.shutdown()
         if self._service is not None:
-            with contextlib.suppress(ValueError, RuntimeError):
-                self._service.events.dataset_changed.disconnect(self._dataset_relay)
+            self._service.events.dataset_changed.disconnect(self._dataset_relay, missing_ok=True)
 
     # --- handlers ------------------------------------------------------------------------------------------
     def _on_service_dataset(self, _info) -> None:

@@ -452,6 +452,9 @@ class ComposerPanel(QWidget):
             self.global_label.setText("mixed")
         else:
             self.global_label.setText("")
+            self.global_slider.blockSignals(True)
+            self.global_slider.setValue(0)
+            self.global_slider.blockSignals(False)
         self.global_slider.setToolTip("move every unlocked slot that has a second source from A to B together"
                                       if movable else "drop a second source (B) into a slot to interpolate")
 

@@ -19,10 +19,12 @@ from pyqtgraph.graphicsItems.LegendItem import ItemSample
 from PySide6.QtCore import QPointF, Qt, QThreadPool
 from PySide6.QtGui import QColor, QCursor, QPalette
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QToolTip,
@@ -192,7 +194,11 @@ class LatentPlotPanel(QWidget):
 
         background = self.palette().color(QPalette.ColorRole.Base)
         foreground = self.palette().color(QPalette.ColorRole.Text)
+        menus_before = set(QApplication.topLevelWidgets())
         self.plot_widget = pg.PlotWidget(background=background)
+        for menu in set(QApplication.topLevelWidgets()) - menus_before:
+            if isinstance(menu, QMenu):  # pyqtgraph's parentless context menus: let them die with this panel
+                menu.setParent(self, menu.windowFlags())
         self.plot_widget.setMinimumSize(320, 260)
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)

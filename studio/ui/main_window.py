@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.composer = ComposerPanel(service)
         self.latent_plot = LatentPlotPanel(service, self.composer)
         self.training = TrainingTab(service, runs_dir=self.prefs.effective_runs_dir())
+        self.training.device_combo.setCurrentText(self.prefs.device)
 
         self.compose_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.compose_splitter.addWidget(self.browser)

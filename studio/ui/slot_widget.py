@@ -259,6 +259,7 @@ class SlotWidget(QFrame):
         self.shape_label.setToolTip(f"slot '{spec.name}'" + (f", attribute '{spec.attribute}'" if spec.attribute
                                                             else "") + f", latent shape {shape}")
         self.lock_button = self._tool("Lock", "lock this slot: the global slider leaves it alone (L)", True)
+        self.lock_button.setMinimumWidth(self.lock_button.fontMetrics().horizontalAdvance("Locked") + 14)
         self.swap_button = self._tool("Swap", "swap sources A and B (S)")
         self.clear_button = self._tool("Clear", "clear this slot (Delete)")
         head = QHBoxLayout()
@@ -406,6 +407,7 @@ class SlotWidget(QFrame):
         self.clear_button.setEnabled(value != SlotValue(locked=value.locked))
         self.lock_button.blockSignals(True)
         self.lock_button.setChecked(value.locked)
+        self.lock_button.setText("Locked" if value.locked else "Lock")
         self.lock_button.blockSignals(False)
         self._show_step(value.steps[0] if value.steps else None)
 

@@ -8,6 +8,7 @@ once per loss and fed numpy arrays with ``setData`` on a timer, downsampled and 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -642,15 +643,39 @@ class TrainingTab(QWidget):
         chosen, _ = QFileDialog.getOpenFileName(self, "Fine-tune from checkpoint", str(self.runs_dir),
                                                 "Checkpoints (*.safetensors);;All files (*)")
         if chosen:
-            self.init_edit.setText(chosen)
+            self.set_fine_tune_source(chosen)
 
     def _on_init_from_loaded(self) -> None:
         model = getattr(self.service, "model", None)
         if model is None:
             errors.reporter().report_message("No model is loaded; open one with File ▸ Open Model first.")
             return
-        self.init_edit.setText(str(model.path))
-        self.set_method(model.method)
+        self.set_fine_tune_source(model.path)
+
+    def set_fine_tune_source(self, path: str | Path) -> None:
+        """Fine-tune from ``path``: the form takes the checkpoint's method, data and hyper-parameters, so the
+        run starts from what the weights were made for (changing the network's shape would not fit them)."""
+        from studio.training.checkpoint import resolve_checkpoint, sidecar
+
+        try:
+            resolved = resolve_checkpoint(path)
+            meta = json.loads(sidecar(resolved).read_text())
+            method, config = str(meta["method"]), dict(meta.get("config", {}))
+        except StudioError as e:
+            errors.reporter().report(e)
+            return
+        except (OSError, ValueError, KeyError) as e:
+            errors.reporter().report(StudioError(f"{path}: not a readable checkpoint ({e})"))
+            return
+        self.init_edit.setText(str(resolved))
+        self.set_method(method)
+        known = {f.name for f in self.config_form.fields()}
+        for name, value in config.items():
+            if name in known:
+                self.config_form.set_value(name, tuple(value) if isinstance(value, list) else value)
+        dataset = dict(meta.get("dataset", {}))
+        if dataset.get("spec"):
+            self.set_dataset(str(dataset["spec"]))
 
     # --- running -------------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -2,20 +2,24 @@
 
 Two shapes cover the app: ``watch(future, ...)`` for the service's ``concurrent.futures.Future`` results, and
 ``run_in_background(fn, ...)`` for the UI's own short jobs (writing an export, reading a file). Both deliver
-``on_result`` / ``on_error`` on the GUI thread through superqt's ``ensure_main_thread``, and drop the delivery if
-``owner`` (a widget) has been deleted meanwhile, so a late result never touches a dead widget. Errors without an
-``on_error`` go to the error dialog.
+``on_result`` / ``on_error`` on the GUI thread, and drop the delivery if ``owner`` (a widget) has been deleted
+meanwhile, so a late result never touches a dead widget. Errors without an ``on_error`` go to the error dialog.
+
+The hop to the GUI thread is one long-lived dispatcher object and a queued signal. superqt's
+``ensure_main_thread`` makes a new QObject per call, created on the calling thread and moved to the GUI thread;
+called from plain Python threads many times a second (training progress), the last reference to such an object
+can drop on the worker while the GUI thread is still dispatching to it, which crashed the app here (segfault).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
 from shiboken6 import isValid
-from superqt.utils import ensure_main_thread
 
 from studio.ui import errors
 
@@ -24,10 +28,45 @@ ResultHandler = Callable[[Any], None]
 ErrorHandler = Callable[[BaseException], None]
 
 
-@ensure_main_thread
+class _GuiDispatcher(QObject):
+    """Lives on the GUI thread for the whole session; ``posted`` carries calls to it from any thread."""
+
+    posted = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _run(self, call: Callable[[], Any]) -> None:
+        call()
+
+
+_dispatcher: _GuiDispatcher | None = None
+_dispatcher_lock = threading.Lock()
+
+
+def _gui_dispatcher() -> _GuiDispatcher:
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None or not isValid(_dispatcher):
+            app = QCoreApplication.instance()
+            if app is None:
+                raise RuntimeError("no QApplication: create one before delivering results to the GUI")
+            dispatcher = _GuiDispatcher()
+            if dispatcher.thread() is not app.thread():
+                dispatcher.moveToThread(app.thread())
+            _dispatcher = dispatcher
+        return _dispatcher
+
+
 def call_on_gui_thread(fn: Callable[..., Any], *args: Any) -> None:
-    """Call ``fn(*args)`` on the GUI thread (queued when called from another thread)."""
-    fn(*args)
+    """Call ``fn(*args)`` on the GUI thread: at once when already there, else queued (in call order)."""
+    app = QCoreApplication.instance()
+    if app is not None and QThread.currentThread() is app.thread():
+        fn(*args)
+        return
+    _gui_dispatcher().posted.emit(lambda: fn(*args))
 
 
 def gui_callback(fn: Callable[..., Any], owner: QObject | None = None) -> Callable[..., None]:
