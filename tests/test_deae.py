@@ -193,3 +193,26 @@ def test_checkpoint_sidecar_names_the_method_and_its_options(tiny_run: Path):
     assert loaded.meta["method"] == "deae"
     assert loaded.meta["config"]["interpolation_draws"] == 4
     assert loaded.meta["config"]["interpolation_distance"] == "l1"
+
+
+def test_studio_eval_reports_interpolation_with_a_cached_classifier(tiny_run: Path, tmp_path: Path, monkeypatch,
+                                                                     capsys):
+    import studio.evaluation.deae_eval as deae_eval
+    from studio.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(deae_eval, "CLASSIFIER_STEPS", 20)
+    assert main(["eval", str(tiny_run), "--only", "interpolation", "--max-items", "30", "--device", "cpu"]) == 0
+    report = capsys.readouterr().out
+    assert "Interpolation quality" in report and "kept agree" in report and "background_color" in report
+    cached = list((tmp_path / "cache").rglob("attr-cnn-*.safetensors"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    assert main(["eval", str(tiny_run), "--only", "interpolation", "--max-items", "30", "--device", "cpu"]) == 0
+    again = capsys.readouterr().out
+    assert cached[0].stat().st_mtime_ns == stamp  # the classifier was reused, not trained again
+
+    def table(text: str) -> str:  # the section without its timing line
+        return text.split("== ")[-1].split("\n", 1)[1]
+
+    assert table(again) == table(report)

@@ -167,3 +167,19 @@ def test_evaluation_and_service_compose(tmp_path: Path, monkeypatch) -> None:
         assert not np.array_equal(result.image, other.image)
     finally:
         service.shutdown()
+
+
+def test_a_folder_with_one_label_column_trains(tmp_path: Path, tiny_fonts) -> None:
+    from studio.cli.augment import Synthesised, write_folder
+
+    items = np.arange(0, len(tiny_fonts), 2)
+    labels = [{"letter": tiny_fonts.values(int(i))["letter"]} for i in items]
+    folder = write_folder(tmp_path / "letters", Synthesised(tiny_fonts.images(items), labels, []), ["letter"])
+    s = TrainSettings(method="lord", dataset=str(folder), out=tmp_path / "run", steps=4, batch=8, device="cpu",
+                      checkpoint_every=0, sample_every=0, amp=False,
+                      method_options={**SMALL, "stage1_steps": 2, "stage2_steps": 2})
+    loaded = load_model(Trainer(s).run().checkpoint)
+    assert loaded.meta["config"]["class_attribute"] == "letter"
+    assert loaded.method.can_encode()
+    codes = loaded.method.encode(torch.zeros(2, 3, 32, 32))
+    assert codes[CLASS_SLOT].shape == (2, 8) and codes[CONTENT_SLOT].shape == (2, 8)

@@ -120,7 +120,8 @@ def attribute_classifier(dataset: AttributedDataset, items: np.ndarray, device: 
             return model.to(device).eval()
         except (StudioError, RuntimeError):
             pass  # a stale or damaged cache entry is rebuilt below
-    model = train_classifier(dataset.images(items), dataset.codes[items], classes, seed=seed, device=device)
+    model = train_classifier(dataset.images(items), dataset.codes[items], classes, steps=CLASSIFIER_STEPS, seed=seed,
+                             device=device)
     with contextlib.suppress(OSError):  # caching is a convenience; an unwritable cache folder only costs time
         save_tensors(path, dict(model.state_dict()), {"kind": "attribute-classifier", "dataset": dataset.spec,
                                                       "fingerprint": dataset.fingerprint, "items": len(items)})
