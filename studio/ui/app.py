@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from studio import APP_ID, __version__
@@ -23,6 +25,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", help="checkpoint (.safetensors) or run folder to open")
     parser.add_argument("--dataset", help="dataset spec to open, e.g. fonts:small or a folder path")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where models run")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="open the main window with the default model (or --model), compose one image, print a "
+                             "summary and exit (0 on success); settings and caches go to a temporary folder")
+    parser.add_argument("--smoke-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="with --smoke-test: give up and exit non-zero after this long (default 120)")
     parser.add_argument("--version", action="version", version=f"Attribute Studio {__version__}")
     args, _qt_args = parser.parse_known_args(argv[1:])
     return args
@@ -65,10 +72,17 @@ def warm_up_in_background() -> threading.Thread:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv)
+    watchdog = None
+    if args.smoke_test:
+        from studio.ui.smoke import Watchdog
 
-    from PySide6.QtCore import Qt, QTimer
+        watchdog = Watchdog(args.smoke_timeout, lambda: "starting the app")
+        watchdog.start()
+
+    from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap
     from PySide6.QtWidgets import QApplication, QSplashScreen
 
@@ -100,26 +114,43 @@ def main(argv: list[str] | None = None) -> int:
 
     reporter = errors.reporter()
     reporter.install()
-    settings = Settings()
+    scratch = tempfile.TemporaryDirectory(prefix="attribute-studio-smoke-") if args.smoke_test else None
+    if scratch is not None:  # a smoke test must leave the user's settings and caches as they were
+        settings = Settings(QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
+    else:
+        settings = Settings()
     prefs = settings.preferences()
+    cache_dir = Path(scratch.name) / "cache" if scratch is not None else None
     device_problem: StudioError | None = None
     try:
-        service = ModelService(device=args.device or prefs.device)
+        service = ModelService(device=args.device or prefs.device, cache_dir=cache_dir)
     except StudioError as e:
         device_problem = e
-        service = ModelService(device="auto")
+        service = ModelService(device="auto", cache_dir=cache_dir)
 
     window = MainWindow(service, settings, quit_app_on_close=True)
     window.show()
     splash.finish(window)
-    if device_problem is not None:
-        reporter.report(StudioError(f"{device_problem} (using {service.device} instead)"))
-    model = startup_model(args.model, settings.value("session/model", ""), prefs.reopen_last,
-                          prefs.effective_runs_dir())
-    session_dataset = settings.value("session/dataset", "") if prefs.reopen_last else ""
-    window.start_session(model, args.dataset or session_dataset or None)
+    smoke = None
+    if args.smoke_test:
+        from studio.paths import default_model
+        from studio.ui.smoke import SmokeTest
 
-    QTimer.singleShot(2000, warm_up_in_background)
+        model = Path(args.model).expanduser() if args.model else default_model("fonts")
+        smoke = SmokeTest(window, model, args.dataset, started)
+        watchdog.describe = smoke.describe
+        if device_problem is not None:
+            smoke.fail(f"{device_problem}")
+        else:
+            QTimer.singleShot(0, smoke.start)
+    else:
+        if device_problem is not None:
+            reporter.report(StudioError(f"{device_problem} (using {service.device} instead)"))
+        model = startup_model(args.model, settings.value("session/model", ""), prefs.reopen_last,
+                              prefs.effective_runs_dir())
+        session_dataset = settings.value("session/dataset", "") if prefs.reopen_last else ""
+        window.start_session(model, args.dataset or session_dataset or None)
+        QTimer.singleShot(2000, warm_up_in_background)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     quitting = asyncio.Event()
@@ -130,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.shutdown(wait=True)
         reporter.uninstall()
-    return 0
+        if scratch is not None:
+            scratch.cleanup()
+        if watchdog is not None:
+            watchdog.cancel()
+    return smoke.exit_code if smoke is not None else 0
 
 
 if __name__ == "__main__":

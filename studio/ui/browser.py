@@ -384,6 +384,8 @@ class FacetPanel(QWidget):
         super().__init__(parent)
         self._schema: AttributeSchema | None = None
         self._combos: list[QComboBox] = []
+        self._labels: list[QLabel] = []
+        self._columns = 0
         self._grid = QGridLayout()
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(8)
@@ -397,22 +399,22 @@ class FacetPanel(QWidget):
         layout.addLayout(self._grid)
 
     def set_schema(self, schema: AttributeSchema | None) -> None:
-        for combo in self._combos:
-            combo.deleteLater()
+        self._grid.removeWidget(self.clear_button)  # kept: it is the panel's own, not the schema's
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
         self._combos = []
+        self._labels = []
+        self._columns = 0
         self._schema = schema
         if schema is None:
             return
-        columns = 2
-        for j, attribute in enumerate(schema):
+        for attribute in schema:
             label = QLabel(attribute.name.replace("_", " ").capitalize())
             combo = QComboBox()
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
+            combo.setMinimumContentsLength(8)
             combo.setMaxVisibleItems(20)
             combo.setToolTip(f"Show only items with this {attribute.name.replace('_', ' ')}")
             combo.addItem("Any", -1)
@@ -423,12 +425,47 @@ class FacetPanel(QWidget):
                     combo.addItem(value, code)
             combo.currentIndexChanged.connect(self._on_combo_changed)
             self._combos.append(combo)
+            self._labels.append(label)
+        self._arrange(self._columns_for(self.width()))
+
+    # --- layout: two columns of filters when wide enough, one when the panel is narrow ---------------------------
+    def _one_column_width(self) -> int:
+        label = max((w.sizeHint().width() for w in self._labels), default=0)
+        combo = max((w.minimumSizeHint().width() for w in self._combos), default=0)
+        return label + self._grid.horizontalSpacing() + combo
+
+    def _columns_for(self, width: int) -> int:
+        if not self._combos:
+            return 1
+        two = 2 * self._one_column_width() + 3 * self._grid.horizontalSpacing()
+        return 2 if width >= two else 1
+
+    def _arrange(self, columns: int) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for widget in (*self._labels, *self._combos, self.clear_button):
+            self._grid.removeWidget(widget)
+        for c in range(4):
+            self._grid.setColumnStretch(c, 0)
+        for j, (label, combo) in enumerate(zip(self._labels, self._combos)):
             r, c = divmod(j, columns)
             self._grid.addWidget(label, r, 2 * c)
             self._grid.addWidget(combo, r, 2 * c + 1)
             self._grid.setColumnStretch(2 * c + 1, 1)
-        r, c = divmod(len(schema), columns)
+        r, c = divmod(len(self._combos), columns)
         self._grid.addWidget(self.clear_button, r, 2 * c + 1)
+
+    def minimumSizeHint(self) -> QSize:
+        """The one-column width: a narrow browser stacks the filters instead of forcing the window wider."""
+        hint = super().minimumSizeHint()
+        if self._combos:
+            hint.setWidth(min(hint.width(), self._one_column_width()))
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange(self._columns_for(event.size().width()))
 
     def selection(self) -> dict[int, int]:
         out = {}
@@ -488,6 +525,7 @@ class ItemDetails(QWidget):
         self.preview = ImageView("Select an item", side=96)
         self.preview.setFixedSize(104, 104)
         self.title = QLabel("Click a thumbnail for its attributes")
+        self.title.setWordWrap(True)
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
@@ -516,6 +554,7 @@ class ItemDetails(QWidget):
             return
         for attribute in schema:
             value = QLabel("–")
+            value.setWordWrap(True)  # long values (folder datasets) wrap instead of widening the browser
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._value_labels[attribute.name] = value
             self._form.addRow(attribute.name.replace("_", " ").capitalize() + ":", value)

@@ -54,6 +54,7 @@ from studio.ui.slot_widget import AMOUNT_STEPS, T_STEPS, SlotWidget, put_sources
 from studio.ui.workers import gui_callback, run_in_background
 
 THUMB_SIDE = 72
+MIN_SLOT_COLUMN = 300  # px; the cards ask for more when their headers need it
 NO_MODEL = "No model loaded.\nOpen a model (File ▸ Open model…)\nor train one in the Training tab."
 NO_SLOTS = "The model's slots appear here:\none card per attribute, to drop items into."
 EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
@@ -167,7 +168,7 @@ class ComposerPanel(QWidget):
         self.slots_scroll.setWidgetResizable(True)
         self.slots_scroll.setWidget(self.slots_box)
         self.slots_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.slots_scroll.setMinimumWidth(380)
+        self.slots_scroll.setMinimumWidth(MIN_SLOT_COLUMN)
         self.slots_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         # output: the synthesis and, after a query, the dataset's real image beside it
@@ -581,7 +582,7 @@ class ComposerPanel(QWidget):
         want = max((w.minimumSizeHint().width() for w in self._slot_widgets.values()), default=0)
         margins = self.slots_layout.contentsMargins()
         scrollbar = self.slots_scroll.verticalScrollBar().sizeHint().width()
-        self.slots_scroll.setMinimumWidth(max(380, want + margins.left() + margins.right() + scrollbar + 2))
+        self.slots_scroll.setMinimumWidth(max(MIN_SLOT_COLUMN, want + margins.left() + margins.right() + scrollbar + 2))
 
     def _default_item(self) -> int | None:
         """A legible starting item: the most contrasted of the first few (some items are blank by design,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -153,7 +154,7 @@ class LatentPlotPanel(QWidget):
         self.colour_combo.setToolTip("colour the points by this attribute's values")
         self.target_combo = QComboBox()
         self.target_combo.setToolTip("clicking a point puts that item into this slot of the composer")
-        self.follow_check = QCheckBox("follow the composer")
+        self.follow_check = QCheckBox("follow composer")
         self.follow_check.setChecked(True)
         self.follow_check.setToolTip("plot the slot whose card was last clicked in the composer, and let clicks "
                                      "put items into the plotted slot")
@@ -169,28 +170,39 @@ class LatentPlotPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.status = QLabel("")
         self.status.setStyleSheet("color: palette(placeholder-text);")
+        self.status.setWordWrap(True)
         self.preview = ImageView("", 48)
         self.preview.setFixedSize(48, 48)
         self.preview_label = QLabel("hover a point to see its item")
         self.preview_label.setStyleSheet("color: palette(placeholder-text);")
         self.preview_label.setWordWrap(True)
 
-        row1 = QHBoxLayout()
-        row1.addWidget(QLabel("Slot"))
-        row1.addWidget(self.slot_combo)
-        row1.addWidget(QLabel("colour by"))
-        row1.addWidget(self.colour_combo)
-        row1.addWidget(self.directions_check)
-        row1.addStretch(1)
-        row1.addWidget(self.progress)
-        row1.addWidget(self.cancel_button)
-        row2 = QHBoxLayout()
-        row2.addWidget(QLabel("click puts item into"))
-        row2.addWidget(self.target_combo)
-        row2.addWidget(self.follow_check)
-        row2.addStretch(1)
-        row2.addWidget(self.preview)
-        row2.addWidget(self.preview_label, 1)
+        # Three short rows rather than two long ones: the panel shares a 1366-px screen with two others.
+        for combo in (self.slot_combo, self.colour_combo, self.target_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(7)
+        controls = QGridLayout()
+        controls.setHorizontalSpacing(6)
+        controls.setVerticalSpacing(2)
+        controls.addWidget(QLabel("Slot"), 0, 0)
+        controls.addWidget(self.slot_combo, 0, 1)
+        controls.addWidget(self.follow_check, 0, 2)
+        controls.addWidget(QLabel("Colour by"), 1, 0)
+        controls.addWidget(self.colour_combo, 1, 1)
+        controls.addWidget(self.directions_check, 1, 2)
+        controls.addWidget(QLabel("Click sets"), 2, 0)
+        controls.addWidget(self.target_combo, 2, 1)
+        controls.setColumnStretch(1, 1)
+        controls.setColumnStretch(2, 1)
+        hover = QHBoxLayout()
+        hover.setContentsMargins(0, 0, 0, 0)
+        hover.addWidget(self.preview)
+        hover.addWidget(self.preview_label, 1)
+        status_row = QHBoxLayout()  # the progress of a projection shows beside what it is doing
+        status_row.setContentsMargins(0, 0, 0, 0)
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.progress)
+        status_row.addWidget(self.cancel_button)
 
         background = self.palette().color(QPalette.ColorRole.Base)
         foreground = self.palette().color(QPalette.ColorRole.Text)
@@ -199,7 +211,7 @@ class LatentPlotPanel(QWidget):
         for menu in set(QApplication.topLevelWidgets()) - menus_before:
             if isinstance(menu, QMenu):  # pyqtgraph's parentless context menus: let them die with this panel
                 menu.setParent(self, menu.windowFlags())
-        self.plot_widget.setMinimumSize(320, 260)
+        self.plot_widget.setMinimumSize(240, 200)
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)
         self.plot_item.setMenuEnabled(False)
@@ -236,10 +248,10 @@ class LatentPlotPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(row1)
-        lay.addLayout(row2)
+        lay.addLayout(controls)
         lay.addWidget(self.plot_widget, 1)
-        lay.addWidget(self.status)
+        lay.addLayout(hover)
+        lay.addLayout(status_row)
 
         self.slot_combo.currentIndexChanged.connect(self._on_slot_chosen)
         self.colour_combo.currentIndexChanged.connect(self._recolour)
@@ -382,13 +394,13 @@ class LatentPlotPanel(QWidget):
         shown = f"{len(self._indices):,} of {total:,} items" if len(self._indices) < total else f"{total:,} items"
         explained = getattr(projection, "explained", (0.0, 0.0))
         title = f"{slot}: {shown}, {projection.method.upper()}"
-        if sum(explained) > 0:
-            title += f" ({explained[0]:.0%} + {explained[1]:.0%} of variance)"
         if projection.pooled:
-            title += " · spatial code pooled over space"
+            title += " · pooled over space"
         self.plot_item.setTitle(title, size="10pt")
-        self.plot_item.setLabel("bottom", "PC 1")
-        self.plot_item.setLabel("left", "PC 2")
+        # each axis names its share of the variance: a short title still fits a narrow panel
+        shares = [f" ({share:.0%} of variance)" if sum(explained) > 0 else "" for share in explained[:2]]
+        self.plot_item.setLabel("bottom", "PC 1" + shares[0])
+        self.plot_item.setLabel("left", "PC 2" + shares[1])
         self._end_busy(projection.note or "")
         self._recolour()
         self.view_box.autoRange(items=self.groups)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QScreen
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -43,6 +43,19 @@ from studio.ui.workers import gui_callback, watch
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.json);;All files (*)"
 PROJECT_FILTER = "Attribute Studio projects (*.studio.json *.json);;All files (*)"
+
+
+#: How the Compose tab's width is shared at first (browser, composer, latent plot), in percent.
+COMPOSE_PROPORTIONS = (22, 52, 26)
+DEFAULT_WINDOW = QSize(1480, 900)
+
+
+def default_window_size(screen: QScreen | None) -> QSize:
+    """The first-run size: roomy, but never larger than the screen's free area (a 1366×768 laptop included)."""
+    if screen is None:
+        return QSize(DEFAULT_WINDOW)
+    free = screen.availableGeometry().size()
+    return QSize(min(DEFAULT_WINDOW.width(), free.width()), min(DEFAULT_WINDOW.height(), free.height()))
 
 
 def app_icon() -> QIcon:
@@ -113,9 +126,14 @@ class MainWindow(QMainWindow):
         self.compose_splitter.addWidget(self.composer)
         self.compose_splitter.addWidget(self.latent_plot)
         self.compose_splitter.setStretchFactor(0, 2)
-        self.compose_splitter.setStretchFactor(1, 4)
+        self.compose_splitter.setStretchFactor(1, 5)
         self.compose_splitter.setStretchFactor(2, 3)
-        self.compose_splitter.setSizes([420, 760, 520])
+        # The side panels fold away when dragged past their minimum (their View actions follow); the composer
+        # never does.
+        self.compose_splitter.setCollapsible(0, True)
+        self.compose_splitter.setCollapsible(1, False)
+        self.compose_splitter.setCollapsible(2, True)
+        self._default_split_pending = True  # shared out by COMPOSE_PROPORTIONS when first shown, unless restored
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.compose_splitter, "Compose")
@@ -169,10 +187,10 @@ class MainWindow(QMainWindow):
         self.train_tab_action = self._action("&Train", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
         self.show_browser_action = QAction("Dataset &Browser", self, checkable=True, checked=True)
         self.show_browser_action.setShortcut(QKeySequence("Ctrl+B"))
-        self.show_browser_action.toggled.connect(self.browser.setVisible)
+        self.show_browser_action.toggled.connect(lambda shown: self._show_side_panel(0, shown))
         self.show_plot_action = QAction("&Latent Plot", self, checkable=True, checked=True)
         self.show_plot_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.show_plot_action.toggled.connect(self.latent_plot.setVisible)
+        self.show_plot_action.toggled.connect(lambda shown: self._show_side_panel(2, shown))
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -316,6 +334,7 @@ class MainWindow(QMainWindow):
         ]
         for signal, relay in self._relays:
             signal.connect(relay)
+        self.compose_splitter.splitterMoved.connect(self._on_compose_splitter_moved)
         self.browser.slot_requested.connect(self._put_item)
         self.browser.item_activated.connect(self._on_item_activated)
         self.composer.slot_activated.connect(self._on_slot_activated)
@@ -324,6 +343,26 @@ class MainWindow(QMainWindow):
         self.training.job_started.connect(self._on_job_started)
         self.training.job_ended.connect(self._on_job_ended)
         self.training.progressed.connect(self._on_training_progress)
+
+    def _show_side_panel(self, index: int, shown: bool) -> None:
+        """Show or hide the browser (0) or the plot (2); one folded away by the splitter opens at a usable width."""
+        widget = self.compose_splitter.widget(index)
+        widget.setVisible(shown)
+        sizes = self.compose_splitter.sizes()
+        if shown and sizes[index] == 0:
+            want = max(widget.minimumSizeHint().width(), round(sum(sizes) * COMPOSE_PROPORTIONS[index] / 100))
+            sizes[index] = want
+            sizes[1] = max(0, sizes[1] - want)
+            self.compose_splitter.setSizes(sizes)
+
+    def _on_compose_splitter_moved(self, _pos: int, _index: int) -> None:
+        """A side panel dragged shut counts as hidden, so View ▸ Dataset Browser / Latent Plot bring it back."""
+        sizes = self.compose_splitter.sizes()
+        if not any(sizes):  # not laid out yet
+            return
+        for index, action in ((0, self.show_browser_action), (2, self.show_plot_action)):
+            if sizes[index] == 0 and action.isChecked():
+                action.setChecked(False)
 
     def _on_model_changed(self, info) -> None:
         self._update_model_label()
@@ -571,19 +610,40 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry = self.settings.bytes_value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1480, 900)
+            self.resize(default_window_size(self.screen()))
         state = self.settings.bytes_value("window/state")
         if state is not None:
             self.restoreState(state)
         splitter = self.settings.bytes_value("window/compose_splitter")
-        if splitter is not None:
-            self.compose_splitter.restoreState(splitter)
+        if splitter is not None and self.compose_splitter.restoreState(splitter):
+            self._default_split_pending = False
         training = self.settings.bytes_value("window/training_splitter")
         if training is not None:
             self.training.splitter.restoreState(training)
         self.show_browser_action.setChecked(self.settings.value("window/browser", "true") != "false")
         self.show_plot_action.setChecked(self.settings.value("window/plot", "true") != "false")
+        if not self._default_split_pending:  # a restored splitter may hold a panel that was dragged shut
+            self._on_compose_splitter_moved(0, 0)
         self.tabs.setCurrentIndex(1 if self.settings.value("window/tab", "0") == "1" else 0)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._default_split_pending:
+            self._default_split_pending = False
+            # after the layout has given the splitter its real width (before, the shares would not fit and the
+            # side panels would fold away)
+            QTimer.singleShot(0, self._apply_default_split)
+
+    def _apply_default_split(self) -> None:
+        total = self.compose_splitter.width()
+        wants = [round(total * share / 100) for share in COMPOSE_PROPORTIONS]
+        mins = [self.compose_splitter.widget(k).minimumSizeHint().width() for k in range(3)]
+        if sum(mins) <= total:  # a side panel below its minimum would fold away: give it its minimum instead
+            for k in (0, 2):
+                if wants[k] < mins[k]:
+                    wants[1] -= mins[k] - wants[k]
+                    wants[k] = mins[k]
+        self.compose_splitter.setSizes(wants)
 
     def save_layout(self) -> None:
         self.settings.set_bytes("window/geometry", self.saveGeometry())

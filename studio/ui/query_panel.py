@@ -52,6 +52,9 @@ class QueryPanel(QWidget):
         attributes = list(schema) if schema is not None else []
         for attribute in attributes:
             combo = QComboBox()
+            # long values (font names) must not widen the composer: the list still shows them whole
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
             combo.addItem(ANY)
             combo.addItems(list(attribute.values))
             combo.setCurrentIndex(1)

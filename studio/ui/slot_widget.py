@@ -282,6 +282,7 @@ class SlotWidget(QFrame):
         self.t_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.t_label.setStyleSheet("color: palette(placeholder-text);")
         middle = QVBoxLayout()
+        middle.setSpacing(2)
         middle.addStretch(1)
         middle.addWidget(self.slider)
         middle.addWidget(self.t_label)
@@ -339,7 +340,9 @@ class SlotWidget(QFrame):
         lay.addLayout(row)
         lay.addWidget(self.parts_box)
         lay.addWidget(self.directions_box)
-        head.addWidget(self.directions_button)
+        # The disclosure sits under the A-B slider, in the room the tiles leave, right above the section it
+        # opens; in the header it made every card (and so the composer) wider.
+        middle.addWidget(self.directions_button, 0, Qt.AlignmentFlag.AlignLeft)
         for b in (self.lock_button, self.swap_button, self.clear_button):
             head.addWidget(b)
 
