@@ -18,9 +18,9 @@ import torch
 
 from studio.data.spec import open_dataset
 from studio.data.splits import ZeroShotSplit
-from studio.methods._gzs_reference import unbatched_training_step
+from studio.methods._gzs_reference import unbatched_losses
 from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet
+from studio.methods.gzs import GZSConfig, GZSNet, cpu_supports_bfloat16
 from studio.training.data import TrainingData
 from studio.training.model_io import pick_device
 
@@ -38,15 +38,19 @@ def measure(resolution: int, batch: int, steps: int, device: torch.device, confi
     torch.manual_seed(0)
     model = GZSNet(config, context).to(device)
     optimizer = model.make_optimizers()["model"]
-    ctx = StepContext(device, amp=False)
+    ctx = StepContext(device, amp=True)
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {"batched": [], "unbatched": []}
 
-    def batched(b):
-        model.training_step(b, {"model": optimizer}, 0, ctx)
+    def step_with(losses_fn):
+        # Both paths run in the same precision and take the same optimiser step; only the call pattern differs.
+        def take(b):
+            with ctx.autocast(), model.cpu_autocast(device):
+                losses = losses_fn(model, b)
+            model.apply_gradients(losses["loss"], optimizer, ctx)
+        return take
 
-    def unbatched(b):
-        unbatched_training_step(model, b, optimizer)
+    batched, unbatched = step_with(GZSNet.compute_losses), step_with(unbatched_losses)
 
     for step in range(steps + 1):  # the first round warms up both paths and is not counted
         for name, fn in (("batched", batched), ("unbatched", unbatched)):
@@ -70,13 +74,21 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny", help="Fonts preset the groups come from")
     parser.add_argument("--width", type=int, default=GZSConfig.width)
     parser.add_argument("--hidden", type=int, default=GZSConfig.hidden)
+    parser.add_argument("--float32", action="store_true", help="no bfloat16 autocast on the CPU")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    config = GZSConfig(width=args.width, hidden=args.hidden)
+    config = GZSConfig(width=args.width, hidden=args.hidden, cpu_bfloat16=not args.float32)
+    if device.type == "cuda":
+        precision = "float16 autocast"
+    elif device.type == "cpu" and config.cpu_bfloat16 and cpu_supports_bfloat16():
+        precision = "bfloat16 autocast"
+    else:
+        precision = "float32"
     print(f"GZS-Net step throughput on {device} ({torch.get_num_threads()} threads), batch of {args.batch} groups, "
-          f"width {config.width}, hidden {config.hidden}, all four loss terms, median of {args.steps} steps")
+          f"width {config.width}, hidden {config.hidden}, {precision}, all four loss terms, "
+          f"median of {args.steps} steps")
     print(f"{'res':>5} {'batched groups/s':>17} {'unbatched groups/s':>19} {'speed-up':>9}")
     for res in args.resolutions:
         rates = measure(res, args.batch, args.steps, device, config, args.preset)

@@ -45,8 +45,21 @@ class SliderProbe:
         self._ab = np.asarray(latent_b, np.float64).reshape(-1) - self._a
         self._norm = float(self._ab @ self._ab)
         self.set_at: dict[int, float] = {}
+        self.requested_at: dict[int, float] = {}
         self.shown: list[tuple[float, int, float]] = []  # (time, slider position shown, compose seconds)
         composer.result_changed.connect(self._on_result)
+        # Instrumentation only: note when the composer hands each composition to the service (the call itself
+        # is unchanged), to split the latency into GUI work before, the compose, and the way back.
+        service = composer.service
+        original = service.request_compose
+
+        def timed_request(composition: Any, *args: Any, **kwargs: Any) -> int:
+            t = composition.slot(slot).t
+            self.requested_at[round(t * T_STEPS)] = time.perf_counter()
+            return original(composition, *args, **kwargs)
+
+        service.request_compose = timed_request
+        self._restore = lambda: delattr(service, "request_compose")
 
     def position_of(self, result: Any) -> int:
         z = np.asarray(result.latents[self.slot], np.float64).reshape(-1)
@@ -61,11 +74,12 @@ class SliderProbe:
 
     def disconnect(self) -> None:
         self.composer.result_changed.disconnect(self._on_result)
+        self._restore()
 
 
 def isolated_moves(probe: SliderProbe, count: int, rng: np.random.Generator, timeout_s: float) -> dict[str, Any]:
     stall = common.StallMeter().start()
-    latencies, computes, missed = [], [], 0
+    latencies, computes, before_request, way_back, missed = [], [], [], [], 0
     for _ in range(count):
         common.spin(lambda: not probe.composer._in_flight, timeout_s)
         common.run_for(0.03)  # let the previous image paint and the plot point move
@@ -83,9 +97,13 @@ def isolated_moves(probe: SliderProbe, count: int, rng: np.random.Generator, tim
         when, _, seconds = next(s for s in probe.shown[before:] if s[1] == target)
         latencies.append(when - start)
         computes.append(seconds)
+        requested = probe.requested_at.get(target, start)
+        before_request.append(requested - start)
+        way_back.append(when - requested - seconds)
     stall.stop()
     return {"latency": common.summarize(latencies), "compose_on_worker": common.summarize(computes),
-            "missed": missed, "stall": stall.summary()}
+            "gui_before_request": common.summarize(before_request),
+            "queue_and_delivery": common.summarize(way_back), "missed": missed, "stall": stall.summary()}
 
 
 def drag(probe: SliderProbe, seconds: float, step: int = 10) -> dict[str, Any]:
@@ -211,7 +229,7 @@ def run_resolution(resolution: int | None, args, report: common.Report, folder: 
                     f"the plot shows {plot.point_count():,} points; dragging slot {slot!r} between items "
                     f"{a_item} and {b_item}")
         rng = np.random.default_rng(res)
-        for condition in ("idle", "training"):
+        for condition in args.conditions:
             row: dict[str, Any] = {"resolution": res, "condition": condition}
             if condition == "training":
                 job, start_s = start_training(window, res, folder / f"runs-{res}", args.train_preset, args.timeout)
@@ -264,6 +282,7 @@ def main() -> None:
                    help="points in the latent plot: a small preset's real projection is resampled up to this many "
                         "(the app plots up to 20,000), because repainting them is part of every slider frame; "
                         "0 keeps the real projection only")
+    p.add_argument("--conditions", nargs="+", default=["idle", "training"], choices=["idle", "training"])
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one thing")
     args = p.parse_args()
     info = common.machine()
@@ -294,10 +313,13 @@ def main() -> None:
         return "-" if value is None else common.ms(float(value))
 
     rows = [(r["resolution"], r["condition"], r["moves"]["latency"]["n"], cell(r, "moves", "latency", "p50_ms"),
-             cell(r, "moves", "latency", "p95_ms"), cell(r, "moves", "compose_on_worker", "p50_ms"),
+             cell(r, "moves", "latency", "p95_ms"), cell(r, "moves", "gui_before_request", "p50_ms"),
+             cell(r, "moves", "compose_on_worker", "p50_ms"), cell(r, "moves", "queue_and_delivery", "p50_ms"),
              cell(r, "moves", "stall", "max_ms")) for r in report.results]
-    report.table("slider -> image, one move at a time (ms; compose = the service's own compute time)",
-                 ["px", "condition", "moves", "p50", "p95", "compose p50", "max stall"], rows)
+    report.table("slider -> image, one move at a time (ms; p50 split: GUI work before the request, the compose "
+                 "on the service worker, queueing + the hop back to the GUI thread)",
+                 ["px", "condition", "moves", "p50", "p95", "gui p50", "compose p50", "back p50", "max stall"],
+                 rows)
     rows = [(r["resolution"], r["condition"], r["drag"]["moves_per_s"], r["drag"]["images_per_s"],
              cell(r, "drag", "age", "p50_ms"), cell(r, "drag", "age", "p95_ms"), cell(r, "drag", "stall", "max_ms"),
              cell(r, "drag", "stall", "p99_ms"), r["drag"]["stall"]["over_50ms"]) for r in report.results]

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.usefixtures("no_leaks")
 LAPTOP = (1366, 768)
 
 
-@pytest.fixture
-def laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run: Path) -> MainWindow:
-    """The main window at 1366×768 on the tiny model, with its first composed image on show."""
+def open_laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run: Path) -> MainWindow:
+    """The main window at 1366×768 on the tiny model, with its first composed image on show. (Not a fixture:
+    pytest would hold the window until after ``no_leaks`` has looked for leaked widgets.)"""
     window = MainWindow(ui_service, ui_settings)
     qtbot.addWidget(window)
     window.resize(*LAPTOP)
@@ -26,8 +26,8 @@ def laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run: Path) -> MainWin
     return window
 
 
-def test_the_main_window_fits_a_1366x768_screen(laptop_window: MainWindow, tmp_path: Path):
-    window = laptop_window
+def test_the_main_window_fits_a_1366x768_screen(qtbot, ui_service, ui_settings, tiny_gzs_run, tmp_path: Path):
+    window = open_laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
     assert (window.width(), window.height()) == LAPTOP
     assert window.minimumSizeHint().width() <= LAPTOP[0] - 60  # room to move the splitters, not only to fit
     assert window.training.minimumSizeHint().width() <= LAPTOP[0]
@@ -50,20 +50,28 @@ def test_the_main_window_fits_a_1366x768_screen(laptop_window: MainWindow, tmp_p
     assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000
 
 
-def test_browser_filters_stack_in_one_column_when_narrow(laptop_window: MainWindow, qtbot):
-    window = laptop_window
+def test_browser_filters_stack_in_one_column_when_narrow(qtbot, ui_service, ui_settings, tiny_gzs_run):
+    window = open_laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
     facets = window.browser.facets
-    two_columns = 2 * facets._one_column_width() + 3 * facets._grid.horizontalSpacing()
-    width = sum(window.compose_splitter.sizes())
-    window.compose_splitter.setSizes([two_columns + 40, width - two_columns - 40 - 320, 320])
-    qtbot.waitUntil(lambda: facets._columns == 2, timeout=5_000)
-    window.compose_splitter.setSizes([260, width - 260 - 320, 320])
-    qtbot.waitUntil(lambda: facets._columns == 1, timeout=5_000)
+    assert facets._columns == 1  # at 1366 px the browser is too narrow for two columns of filters
     assert window.browser.minimumSizeHint().width() <= 260
+    window.resize(1920, 1000)  # a wide screen has room for them
+    two_columns = 2 * facets._one_column_width() + 3 * facets._grid.horizontalSpacing()
+    qtbot.waitUntil(lambda: sum(window.compose_splitter.sizes()) > 1800, timeout=5_000)
+    width = sum(window.compose_splitter.sizes())
+    window.compose_splitter.setSizes([two_columns + 40, width - two_columns - 40 - 400, 400])
+    qtbot.waitUntil(lambda: facets._columns == 2, timeout=5_000)
+    def row_of(widget) -> int:
+        return facets._grid.getItemPosition(facets._grid.indexOf(widget))[0]
+
+    assert row_of(facets._combos[0]) == row_of(facets._combos[1]) == 0  # side by side
+    window.compose_splitter.setSizes([280, width - 280 - 400, 400])
+    qtbot.waitUntil(lambda: facets._columns == 1, timeout=5_000)
+    assert [row_of(c) for c in facets._combos] == list(range(len(facets._combos)))  # one under another
 
 
-def test_a_side_panel_dragged_shut_is_hidden_and_comes_back(laptop_window: MainWindow, qtbot):
-    window = laptop_window
+def test_a_side_panel_dragged_shut_is_hidden_and_comes_back(qtbot, ui_service, ui_settings, tiny_gzs_run):
+    window = open_laptop_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
     splitter = window.compose_splitter
     splitter.moveSplitter(splitter.width(), 2)  # what dragging the plot's handle to the right edge does
     assert splitter.sizes()[2] == 0

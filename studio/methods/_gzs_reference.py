@@ -55,11 +55,3 @@ def unbatched_losses(model: GZSNet, batch: Batch) -> dict[str, Tensor]:
                "composite": c.weight_composite, "cycle": c.weight_cycle}
     total = sum(weights[k] * v for k, v in losses.items())
     return {"loss": total, **losses}
-
-
-def unbatched_training_step(model: GZSNet, batch: Batch, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    losses = unbatched_losses(model, batch)
-    optimizer.zero_grad(set_to_none=True)
-    losses["loss"].backward()
-    optimizer.step()
-    return {k: float(v.detach()) for k, v in losses.items()}

@@ -199,19 +199,24 @@ class GZSNet(Method):
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,
                       ctx: StepContext) -> dict[str, float]:
-        with ctx.autocast(), self._cpu_autocast(ctx.device):
+        with ctx.autocast(), self.cpu_autocast(ctx.device):
             losses = self.compute_losses(batch)
-        optimizer = optimizers["model"]
+        grad_norm = self.apply_gradients(losses["loss"], optimizers["model"], ctx)
+        return {**{k: float(v.detach()) for k, v in losses.items()}, "grad_norm": grad_norm}
+
+    def apply_gradients(self, loss: Tensor, optimizer: torch.optim.Optimizer, ctx: StepContext) -> float:
+        """Backward, clip (``grad_clip``) and step; returns the gradient norm before clipping."""
         optimizer.zero_grad(set_to_none=True)
-        ctx.scaler.scale(losses["loss"]).backward()
+        ctx.scaler.scale(loss).backward()
         ctx.scaler.unscale_(optimizer)
         limit = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), limit)
         ctx.scaler.step(optimizer)
         ctx.scaler.update()
-        return {**{k: float(v.detach()) for k, v in losses.items()}, "grad_norm": float(grad_norm)}
+        return float(grad_norm)
 
-    def _cpu_autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+    def cpu_autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast for training on CPUs that run it natively (``cpu_bfloat16``); a no-op elsewhere."""
         if device.type != "cpu" or not self.config.cpu_bfloat16 or not cpu_supports_bfloat16():
             return contextlib.nullcontext()
         return torch.autocast("cpu", dtype=torch.bfloat16)

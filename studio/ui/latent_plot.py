@@ -5,7 +5,10 @@ Built to stay fluid with tens of thousands of points: every plot item is created
 Points share one pen; colours come from a small palette with one scatter item per colour group (each item has a
 single brush), because a per-point brush array costs pyqtgraph a per-point style pass (about 0.5 s for 20,000
 points here, against 0.08 s for the grouped items). Hover and click find the nearest point with one vectorised
-distance computation instead of pyqtgraph's per-point spot objects.
+distance computation instead of pyqtgraph's per-point spot objects. The point groups are cached as pixmaps
+(``DeviceCoordinateCache``), so the current point, the path and the hover ring move over them on every slider
+frame without redrawing the points (20,000 points: about 13 ms -> 2 ms per frame here; see
+benchmarks/plot_update.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QGraphicsItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -228,6 +232,7 @@ class LatentPlotPanel(QWidget):
         for group in self.groups:
             group.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
             group.setZValue(0)
+            group.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.plot_item.addItem(group)
         self.path = pg.PlotDataItem(pen=pg.mkPen(foreground, width=2, style=Qt.PenStyle.DashLine),
                                     symbol="o", symbolSize=5, symbolBrush=pg.mkBrush(foreground), symbolPen=None)
