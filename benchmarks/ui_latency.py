@@ -15,7 +15,10 @@ What is measured, per model resolution (32 and 64 px) and condition (idle / trai
 
 The window is the app's ``MainWindow`` (browser, composer, latent plot following the dragged slot, Training
 tab) on the offscreen platform, so everything is painted into an offscreen buffer as it would be on screen.
-Aim (issue 3): p95 under 16 ms at 64 px and stalls under 50 ms on this CPU.
+The fresh models are built for the small ``fonts:tiny`` preset (quick to project), so the latent plot is then
+filled to ``--plot-points`` (20,000, the app's cap) by resampling the real projection: the plot's point moves
+with every image, and repainting it is part of every frame. Aim (issue 3): p95 under 16 ms at 64 px and stalls
+under 50 ms on this CPU.
 
 Run: ``.venv/bin/python benchmarks/ui_latency.py [--checkpoint PATH] [--resolutions 32 64] [--quick]
 [--json out.json]``.

@@ -103,11 +103,14 @@ def _relative_deviation(model: DEAE, data: TrainingData, a: np.ndarray, b: np.nd
     return float(np.mean(ratios))
 
 
-def test_the_regulariser_keeps_other_chunks_in_place_better_than_gzs(data):
-    """Same start, same batches: with the regulariser the untouched chunks drift less (measured: about 0.55 vs
-    0.8 of the items' spread after 40 steps, 0.43 vs 1.05 after 100)."""
+def test_the_regulariser_keeps_other_chunks_in_place_better_than_gzs():
+    """Same start, same batches: with the regulariser the untouched chunks drift less (measured at 16 px after
+    40 steps: about 0.47 vs 0.88 of the items' spread; at 32 px after 100 steps, 0.43 vs 1.05)."""
+    from studio.data.spec import open_dataset
     from studio.methods.base import StepContext
 
+    small = open_dataset("fonts:tiny,res=16")
+    data = TrainingData(small, ZeroShotSplit.make(small.codes, 0.25, 0))
     rng = np.random.default_rng(1)
     a, b = rng.choice(data.test_indices, 60), rng.choice(data.test_indices, 60)
     figures = {}
@@ -116,10 +119,10 @@ def test_the_regulariser_keeps_other_chunks_in_place_better_than_gzs(data):
         optimizers = model.make_optimizers()
         ctx = StepContext(torch.device("cpu"))
         batches = np.random.default_rng(0)
-        for step in range(50):
+        for step in range(40):
             model.training_step(model.sample_batch(data, batches, 4), optimizers, step, ctx)
         figures[weight] = _relative_deviation(model, data, a, b)
-    assert figures[1.0] < 0.85 * figures[0.0], figures
+    assert figures[1.0] < 0.8 * figures[0.0], figures
 
 
 def test_tiny_run_loads_evaluates_and_composes(tiny_run: Path, tmp_path: Path, monkeypatch):
@@ -156,7 +159,7 @@ def test_attribute_classifier_learns_colours(tiny_fonts, data):
 
     train, test = data.train_indices, data.test_indices
     model = train_classifier(tiny_fonts.images(train), tiny_fonts.codes[train], tiny_fonts.schema.cardinalities,
-                             steps=60, batch=64)
+                             steps=40, batch=48, width=16)
     predicted = model.predict(to_tensor(tiny_fonts.images(test)))
     accuracy = (predicted == torch.from_numpy(tiny_fonts.codes[test].astype(np.int64))).float().mean(dim=0)
     background = tiny_fonts.schema.position("background_color")

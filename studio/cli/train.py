@@ -7,10 +7,12 @@ that method's flags (names, defaults, help, choices and bounds all come from the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from studio.errors import StudioError
 from studio.methods.config import ConfigField, config_fields, parse_value
 from studio.methods.registry import get_method, method_names
 from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
@@ -43,9 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="numbered checkpoints to keep (checkpoints/last always stays)")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     parser.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of attribute combinations")
-    parser.add_argument("--threads", type=int, default=0, metavar="N",
-                        help="CPU threads for torch (default: one per core); 1 can be faster while other programs "
-                             "keep the CPU busy")
+    parser.add_argument("--threads", default="auto", metavar="N",
+                        help="CPU threads for torch, or auto: one per idle core, re-checked as training goes (on a "
+                             "busy CPU, threads that wait for each other are many times slower than one thread)")
     parser.set_defaults(run=run)
 
 
@@ -106,6 +108,45 @@ def _help(f: ConfigField) -> str:
     return text.replace("%", "%%")
 
 
+class ThreadPolicy:
+    """torch's CPU thread count: fixed, or ``auto``: as many as there are idle cores (at least one).
+
+    torch's default, one thread per core, is right on an idle machine, but when other programs keep the cores busy
+    its threads keep waiting for each other and a step can take ten times longer than on one thread.
+    """
+
+    def __init__(self, spec: str, every: int = 100) -> None:
+        import torch
+
+        self._torch = torch
+        self.cores = os.cpu_count() or 1
+        self.auto = spec == "auto"
+        self.every = every
+        if not self.auto:
+            try:
+                count = int(spec)
+            except ValueError:
+                raise StudioError(f"--threads {spec!r}: give a whole number or auto") from None
+            if count < 1:
+                raise StudioError(f"--threads must be at least 1, got {count}")
+            torch.set_num_threads(count)
+        else:
+            self.update(0)
+
+    def update(self, step: int) -> None:
+        if not self.auto or step % self.every:
+            return
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average (Windows): keep torch's choice
+            return
+        ours = self._torch.get_num_threads() if step else 0
+        others = max(0.0, load - ours)
+        wanted = max(1, min(self.cores, int(self.cores - others + 0.5)))
+        if wanted != self._torch.get_num_threads():
+            self._torch.set_num_threads(wanted)
+
+
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     options = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX)}
     extra: dict[str, Any] = {}
@@ -125,13 +166,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     settings = settings_from_args(args)
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    threads = ThreadPolicy(args.threads)
     bar: list[tqdm] = []
 
     def on_progress(event: ProgressEvent) -> None:
+        threads.update(event.step)
         if not bar:
             bar.append(tqdm(total=event.total, initial=event.step - 1, unit="step", dynamic_ncols=True,
                             smoothing=0.05))

@@ -8,7 +8,8 @@ points here, against 0.08 s for the grouped items). Hover and click find the nea
 distance computation instead of pyqtgraph's per-point spot objects. The point groups are cached as pixmaps
 (``DeviceCoordinateCache``), so the current point, the path and the hover ring move over them on every slider
 frame without redrawing the points (20,000 points: about 13 ms -> 2 ms per frame here; see
-benchmarks/plot_update.py).
+benchmarks/plot_update.py). Qt's pixmap cache must hold one viewport-sized pixmap per colour group for that, so
+its limit is raised (pixmaps that evict each other would make every frame slower than no cache at all).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 from PySide6.QtCore import QPointF, Qt, QThreadPool
-from PySide6.QtGui import QColor, QCursor, QPalette
+from PySide6.QtGui import QColor, QCursor, QPalette, QPixmapCache
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -48,6 +49,7 @@ HIT_RADIUS_PX = 7.0
 LEGEND_ROWS = 14
 GROUPS = 24             # colour groups (scatter items); attributes with more values colour the most frequent ones
 OTHER = QColor(150, 150, 150)
+PIXMAP_CACHE_KB = 128 * 1024  # room for GROUPS cached point layers of a large (or HiDPI) plot
 NO_COLOUR = "(none)"
 #: A qualitative palette (distinct hues, then lighter/darker variants) for attributes without their own colours.
 QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -227,6 +229,7 @@ class LatentPlotPanel(QWidget):
         self.view_box = self.plot_item.getViewBox()
 
         self._point_pen = pg.mkPen(None)
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
         self.groups = [pg.ScatterPlotItem(size=5, pen=self._point_pen, pxMode=True, hoverable=False)
                        for _ in range(GROUPS)]
         for group in self.groups:

@@ -1,0 +1,31 @@
+"""`studio ship-model`: a run becomes a small fp16 model with a card that holds its evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from studio.cli.main import main
+from studio.training.model_io import load_model
+
+
+def test_ship_model_writes_fp16_weights_and_a_card(tiny_gzs_run, tmp_path, capsys):
+    out = tmp_path / "fonts-tiny-gzs"
+    code = main(["ship-model", str(tiny_gzs_run), str(out), "--command", "studio train ...", "--max-items", "40",
+                 "--note", "tiny test model"])
+    assert code == 0
+    weights = load_file(str(out / "model.safetensors"))
+    assert not any(k.startswith("optim/") for k in weights)
+    assert {v.dtype for k, v in weights.items() if k.startswith("model/") and v.is_floating_point()} == {torch.float16}
+    card = json.loads((out / "card.json").read_text())
+    assert card["method"] == "gzs" and card["training_command"] == "studio train ..."
+    assert card["evaluation"]["zero_shot"]["psnr"] > 0
+    assert "studio eval" in (out / "README.md").read_text()
+    shipped = load_model(out / "model.safetensors")
+    original = load_model(tiny_gzs_run)
+    x = torch.zeros(1, 3, original.method.context.resolution, original.method.context.resolution)
+    with torch.no_grad():
+        a, b = original.method.reconstruct(x), shipped.method.reconstruct(x)
+    assert (a - b).abs().max() < 0.05  # fp16 storage changes outputs only slightly
