@@ -26,6 +26,7 @@ Run: ``.venv/bin/python benchmarks/ui_latency.py [--checkpoint PATH] [--resoluti
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -286,10 +287,15 @@ def main() -> None:
                         "(the app plots up to 20,000), because repainting them is part of every slider frame; "
                         "0 keeps the real projection only")
     p.add_argument("--conditions", nargs="+", default=["idle", "training"], choices=["idle", "training"])
+    p.add_argument("--switch-interval-ms", type=float, default=0.0,
+                   help="Python's GIL switch interval (sys.setswitchinterval; 0: Python's default, 5 ms)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one thing")
     args = p.parse_args()
     info = common.machine()
     common.apply_threads(args.threads)
+    if args.switch_interval_ms > 0:
+        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
+    info["gil_switch_interval_ms"] = round(sys.getswitchinterval() * 1000, 3)
     app = common.qt_app()
     info = {**info, **{k: v for k, v in common.machine().items() if k in ("pyside6", "torch_threads")}}
     args.moves = args.moves or (8 if args.quick else 40)

@@ -114,7 +114,7 @@ def test_loss_decreases_over_thirty_steps(data):
     optimizers = model.make_optimizers()
     ctx = StepContext(torch.device("cpu"))
     rng = np.random.default_rng(0)
-    history = [model.training_step(model.sample_batch(data, rng, 4), optimizers, i, ctx)["loss"] for i in range(30)]
+    history = [model.training_step(model.sample_batch(data, rng, 2), optimizers, i, ctx)["loss"] for i in range(30)]
     assert np.mean(history[-5:]) < 0.8 * np.mean(history[:5])
 
 

@@ -51,7 +51,7 @@ def test_run_directory_layout_and_checkpoint_round_trip(tmp_path):
     result = trainer.run()
     run = tmp_path / "run"
     assert result.step == 4 and not result.stopped and result.checkpoint == run / "checkpoints/last.safetensors"
-    assert set(result.losses) >= {"loss", "reconstruction", "swap", "composite", "cycle"}
+    assert set(result.losses) >= {"loss", "reconstruction", "swap", "composite", "cycle", "grad_norm"}
     assert checkpoints == [2, 4]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "last.json", "last.safetensors", "step-00000004.json", "step-00000004.safetensors"]
@@ -199,3 +199,20 @@ def test_tile_grid_layouts():
     assert tile_grid(flat, pad=1).shape == (2 * 5 + 1, 8 * 5 + 1, 3)
     assert tile_grid(torch.zeros(5, 3, 4, 4), pad=0).shape == (8, 12, 3)
     assert tile_grid(torch.zeros(2, 3, 3, 4, 4), pad=0).shape == (8, 12, 3)
+
+
+def test_thread_policy_fixed_auto_and_bad_values():
+    from studio.cli.train import ThreadPolicy
+
+    before = torch.get_num_threads()
+    try:
+        ThreadPolicy("1")
+        assert torch.get_num_threads() == 1
+        policy = ThreadPolicy("auto", every=10)
+        assert 1 <= torch.get_num_threads() <= policy.cores
+        with pytest.raises(StudioError, match="--threads"):
+            ThreadPolicy("many")
+        with pytest.raises(StudioError, match="at least 1"):
+            ThreadPolicy("0")
+    finally:
+        torch.set_num_threads(before)

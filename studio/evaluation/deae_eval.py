@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ INTERPOLATION_POINTS = (0.25, 0.5, 0.75)
 CLASSIFIER_STEPS = 400
 CLASSIFIER_BATCH = 128
 CLASSIFIER_VERSION = "attr-cnn-1"
+#: The judge trains on at most this many training images (a seeded subset of larger sets).
+CLASSIFIER_ITEMS = 20000
 
 
 # --- a small image classifier: the judge of decoded images ------------------------------------------------
@@ -97,11 +101,14 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, classes: list[int],
     return model.eval()
 
 
-def _classifier_cache_path(dataset: AttributedDataset, items: np.ndarray):
+def _classifier_cache_path(dataset: AttributedDataset, items: np.ndarray) -> Path:
+    """Under $STUDIO_CACHE_DIR when set (as the model service's cache), else the user cache folder."""
     from studio.paths import cache_dir
 
+    root = Path(os.environ["STUDIO_CACHE_DIR"]).expanduser() if os.environ.get("STUDIO_CACHE_DIR") else cache_dir()
     key = hashlib.sha256(np.asarray(items, np.int64).tobytes()).hexdigest()[:12]
-    return cache_dir() / "evaluation" / f"{CLASSIFIER_VERSION}-{dataset.fingerprint}-{key}.safetensors"
+    name = f"{CLASSIFIER_VERSION}-{CLASSIFIER_STEPS}-{dataset.fingerprint}-{key}.safetensors"
+    return root / "evaluation" / name
 
 
 def attribute_classifier(dataset: AttributedDataset, items: np.ndarray, device: torch.device,
@@ -111,6 +118,9 @@ def attribute_classifier(dataset: AttributedDataset, items: np.ndarray, device: 
     from studio.training.checkpoint import load_tensors, save_tensors
 
     classes = dataset.schema.cardinalities
+    items = np.asarray(items, dtype=np.int64)
+    if len(items) > CLASSIFIER_ITEMS:
+        items = np.sort(np.random.default_rng(seed).choice(items, size=CLASSIFIER_ITEMS, replace=False))
     path = _classifier_cache_path(dataset, items)
     if path.exists():
         try:

@@ -55,6 +55,7 @@ from studio.ui.image_view import ImageView, to_qimage
 from studio.ui.workers import gui_callback
 
 ITEM_INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _ROOT = QModelIndex()
 
 
@@ -612,6 +613,15 @@ class ThumbnailView(QListView):
     def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))
         self.verticalScrollBar().setSingleStep(max(8, size // 3))
+
+    def dataChanged(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()) -> None:
+        """A thumbnail arrived: repaint, but skip the relayout QListView does on every change in list mode. Cells
+        are uniform, so nothing moves, and relaying out a million rows (in batches) for each batch of thumbnails
+        would shrink the scroll range to the rows laid out so far and keep the GUI thread busy while scrolling."""
+        if roles and all(int(r) == _DECORATION for r in roles):
+            self.viewport().update()
+            return
+        super().dataChanged(top_left, bottom_right, roles)
 
 
 class DatasetBrowser(QWidget):
