@@ -216,3 +216,24 @@ def test_thread_policy_fixed_auto_and_bad_values():
             ThreadPolicy("0")
     finally:
         torch.set_num_threads(before)
+
+
+def test_divergence_check_tells_skipped_fp16_steps_from_divergence() -> None:
+    from studio.training.trainer import diverged
+
+    finite = {"loss": 0.5, "grad_norm": 1.0}
+    overflow = {"loss": 0.5, "grad_norm": float("inf")}
+    assert not diverged(finite, skips_overflow=False)
+    assert not diverged(overflow, skips_overflow=True)     # the GradScaler skipped this step
+    assert diverged(overflow, skips_overflow=False)        # bf16/fp32: an inf gradient is real trouble
+    assert diverged({"loss": float("nan"), "grad_norm": 1.0}, skips_overflow=True)
+
+
+def test_time_limit_stops_saves_and_resume_continues(tmp_path):
+    """``--minutes`` ends the loop at the deadline with a checkpoint; the same run resumes from it."""
+    run = tmp_path / "run"
+    first = Trainer(settings(run, 100_000, minutes=0.03)).run()     # about 2 s of training
+    assert first.stopped and 0 < first.step < 100_000
+    assert load_model(first.checkpoint).step == first.step
+    second = Trainer(settings(run, first.step + 3, resume=True)).run()
+    assert not second.stopped and second.step == first.step + 3

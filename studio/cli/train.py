@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=None,
                         help="batch size: groups for gzs/deae, images otherwise (default: the method's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
+                        help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
     parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
@@ -159,7 +161,8 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         method=args.method, dataset=args.dataset, out=args.out, device=args.device, seed=args.seed,
         resume=args.resume, init_from=args.init_from, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
-        amp=not args.no_amp, test_fraction=args.test_fraction, method_options=options, **{**defaults, **extra})
+        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes, method_options=options,
+        **{**defaults, **extra})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,8 +8,8 @@ Two figures per attribute slot:
 - agreement: a small image classifier, trained on the real training images, reads the decoded in-between images;
   the attributes that were not interpolated should keep the first item's values.
 
-It applies to every method whose slots name attributes (GZS-Net, DEAE, ...), so DEAE's figures can stand next to
-GZS-Net's; ``benchmarks/compare_deae_gzs.py`` prints them side by side.
+``studio eval`` reports it for DEAE; ``interpolation_quality`` works for every method whose slots name attributes,
+and ``benchmarks/compare_deae_gzs.py`` prints DEAE's figures next to GZS-Net's.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from studio.data.dataset import AttributedDataset
 from studio.errors import StudioError
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
+from studio.methods.deae import DEAE
 from studio.training.data import to_tensor
 
 INTERPOLATION_POINTS = (0.25, 0.5, 0.75)
@@ -250,7 +251,14 @@ def _format(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@evaluation("interpolation", applies=has_attribute_slots, order=40,
+def is_deae(method: Method) -> bool:
+    """``studio eval`` runs this for DEAE, whose figure it is; the function itself takes any model whose slots
+    name attributes, and the comparison script runs it on GZS-Net too (it costs an image classifier's training
+    the first time per dataset, which other methods' reports need not pay)."""
+    return isinstance(method, DEAE) and has_attribute_slots(method)
+
+
+@evaluation("interpolation", applies=is_deae, order=40,
             title="Interpolation quality (paper 003, section 3.2)", formatter=_format)
 def interpolation(ctx: EvalContext) -> dict[str, Any]:
     return interpolation_quality(ctx)

@@ -79,12 +79,20 @@ class StepContext:
     def __init__(self, device: torch.device, amp: bool = False) -> None:
         self.device = device
         self.amp = bool(amp and device.type == "cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # bfloat16 has float32's range, so it needs no loss scaling and cannot overflow to inf; GPUs without it
+        # (before Ampere) get float16 with a GradScaler, which skips the steps whose gradients overflowed.
+        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+
+    @property
+    def skips_overflow(self) -> bool:
+        """True when a non-finite gradient norm means "this step was skipped" rather than "training diverged"."""
+        return self.scaler.is_enabled()
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.float16)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def step(self, loss: Tensor, optimizer: torch.optim.Optimizer, *, retain_graph: bool = False) -> None:
         optimizer.zero_grad(set_to_none=True)

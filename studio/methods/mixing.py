@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from studio.errors import StudioError
 from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext
+from studio.methods.blocks import NORMS, make_norm
 from studio.methods.config import option
 from studio.methods.losses import (
     PatchCritic,
@@ -54,6 +55,7 @@ class MixingConfig:
                                              "(thesis: 4,5,7,10,12)")
     decoder_blocks: tuple[int, ...] = option((4, 3, 3, 2, 2), "dense layers per decoder block, from the latent "
                                              "grid up (thesis: 12,10,7,5,4)")
+    norm: str = option("instance", "normalisation in the encoder's dense blocks (thesis: instance)", choices=NORMS)
     spectral_norm: bool = option(True, "spectral normalisation in the decoder and discriminator (thesis)")
     disc_width: int = option(32, "channels of the patch discriminator's first layer (thesis: 42)", low=1)
     disc_layers: int = option(4, "stride-2 layers of the patch discriminator (thesis: 4)", low=1)
@@ -261,14 +263,15 @@ class DenseBlock(nn.Module):
     """Dense layers, each seeing all earlier outputs. Encoder layers: instance norm, ReLU, 3x3 conv; decoder layers:
     ReLU, (spectral-normalised) 3x3 conv. The encoder's block passes its input on; the decoder's only the new maps."""
 
-    def __init__(self, in_channels: int, layers: int, growth: int, encoder: bool, spectral: bool = False) -> None:
+    def __init__(self, in_channels: int, layers: int, growth: int, encoder: bool, spectral: bool = False,
+                 norm: str = "instance") -> None:
         super().__init__()
         self.keep_input = encoder
         mods = []
         for i in range(layers):
             cin = in_channels + i * growth
             conv = _sn(nn.Conv2d(cin, growth, 3, padding=1), spectral and not encoder)
-            pre = [nn.InstanceNorm2d(cin, affine=True), nn.ReLU()] if encoder else [nn.ReLU()]
+            pre = [make_norm(norm, cin), nn.ReLU()] if encoder else [nn.ReLU()]
             mods.append(nn.Sequential(*pre, conv))
         self.layers = nn.ModuleList(mods)
         self.out_channels = (in_channels if encoder else 0) + layers * growth
@@ -292,9 +295,9 @@ class QuadrantEncoder(nn.Module):
         channels = c.stem_width
         self.block_channels: list[int] = []
         for n in _fit_blocks(c.encoder_blocks, downs):
-            block = DenseBlock(channels, n, c.growth_rate, encoder=True)
+            block = DenseBlock(channels, n, c.growth_rate, encoder=True, norm=c.norm)
             channels = block.out_channels
-            mods += [block, nn.InstanceNorm2d(channels, affine=True), nn.ReLU(), nn.Conv2d(channels, channels, 1),
+            mods += [block, make_norm(c.norm, channels), nn.ReLU(), nn.Conv2d(channels, channels, 1),
                      nn.MaxPool2d(2)]
             self.block_channels.append(channels)
         mods.append(nn.Conv2d(channels, c.chunk_channels, 1))

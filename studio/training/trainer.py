@@ -57,6 +57,8 @@ class TrainSettings:
     keep_checkpoints: int = 5
     amp: bool = True
     test_fraction: float = 0.25
+    #: stop (and save) after this many minutes of this invocation's training loop; 0: no time limit
+    minutes: float = 0.0
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -193,8 +195,12 @@ class Trainer:
         latest: dict[str, float] = {}
         seconds_per_step = 0.0
         saved_at = -1
+        deadline = time.monotonic() + s.minutes * 60 if s.minutes > 0 else math.inf
         while step < s.steps:
             if self._stop.is_set():
+                break
+            if time.monotonic() >= deadline:
+                self._log(f"time limit of {s.minutes:g} min reached")
                 break
             if not self._running.is_set():
                 self._running.wait(0.5)
@@ -203,7 +209,7 @@ class Trainer:
             batch = method.sample_batch(data, rng, s.batch)
             latest = method.training_step(batch, optimizers, step, ctx)
             step += 1
-            if not all(math.isfinite(v) for v in latest.values()):
+            if diverged(latest, ctx.skips_overflow):
                 raise StudioError(f"the loss became {latest} at step {step}; training diverged. Resume from the last "
                                   f"checkpoint with a lower learning rate (e.g. --lr), or start again")
             took = time.perf_counter() - started
@@ -363,6 +369,18 @@ class Trainer:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+def diverged(losses: dict[str, float], skips_overflow: bool) -> bool:
+    """A non-finite loss means training diverged. A non-finite gradient norm means the same, except under float16
+    loss scaling, where it marks a step the scaler skipped (it lowers the scale and goes on)."""
+    for name, value in losses.items():
+        if math.isfinite(value):
+            continue
+        if skips_overflow and name.startswith("grad_norm"):
+            continue
+        return True
+    return False
+
+
 def _method_class(name: str) -> type[Method]:
     try:
         return get_method(name)
