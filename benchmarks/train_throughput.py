@@ -81,7 +81,7 @@ def main() -> None:
     device = pick_device(args.device)
     config = GZSConfig(width=args.width, hidden=args.hidden, cpu_bfloat16=not args.float32)
     if device.type == "cuda":
-        precision = "float16 autocast"
+        precision = f"{str(StepContext(device, amp=True).amp_dtype).removeprefix('torch.')} autocast"
     elif device.type == "cpu" and config.cpu_bfloat16 and cpu_supports_bfloat16():
         precision = "bfloat16 autocast"
     else:

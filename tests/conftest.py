@@ -142,3 +142,76 @@ def ui_service(tmp_path: Path):
     for job in service.jobs:
         job.cancel()
     service.shutdown(wait=True)
+
+
+# --- the other methods in the UI ----------------------------------------------------------------
+
+#: Per method: (steps, batch, options) small enough to train on fonts:tiny at 32 px in a few seconds on one CPU core.
+#: LORD's run covers both stages, so its stage-1 checkpoint (cannot encode yet) comes with it.
+TINY_METHOD_RUNS: dict[str, tuple[int, int, dict]] = {
+    # the interpolation regulariser at its paper weight collapses a model this small within 60 steps
+    "deae": (40, 4, {**TINY_GZS_OPTIONS, "interpolation_draws": 4, "weight_interpolation": 0.01}),
+    "lord": (24, 16, {"class_dim": 8, "content_dim": 8, "width": 8, "hidden": 32, "recon_loss": "pixel",
+                      "stage1_steps": 12, "stage2_steps": 12, "lr": 3e-3}),
+    "adversarial": (40, 8, {"encoder_width": 4, "decoder_width": 16, "residual_blocks": 1, "critic_width": 4,
+                            "critic_layers": 2, "lr": 1e-3}),
+    # batch norm, as for GZS-Net: instance norm strips the colours a model this small learns first
+    "mixing": (40, 8, {"chunk_channels": 8, "stem_width": 4, "growth_rate": 4, "encoder_blocks": (1, 1, 1),
+                       "decoder_blocks": (1, 1, 1), "disc_width": 4, "classifier_width": 4, "pca_components": 8,
+                       "neighbours": 4, "refresh_every": 0, "spectral_norm": False, "generator_steps": 1,
+                       "generator_lr": 3e-3, "norm": "batch"}),
+}
+
+
+@pytest.fixture(scope="session")
+def unlabelled_fonts_folder(tmp_path_factory: pytest.TempPathFactory, tiny_fonts: AttributedDataset) -> str:
+    """The spec of fonts:tiny at 32 px exported as a folder of PNGs without attributes.csv (what quadrant mixing
+    is for); shared by the session, never write into it."""
+    from studio.data.export import export_dataset
+
+    path = export_dataset(tiny_fonts, tmp_path_factory.mktemp("unlabelled") / "fonts", labels=False, progress=False)
+    return f"{path},res=32"
+
+
+def train_tiny_method(method: str, dataset: str, out: Path, **overrides) -> Path:
+    """Train ``TINY_METHOD_RUNS[method]`` (with ``overrides`` of its options) through the Trainer into ``out``, with a
+    checkpoint halfway and one at the end."""
+    import torch
+
+    from studio.training.trainer import Trainer, TrainSettings
+
+    steps, batch, options = TINY_METHOD_RUNS[method]
+    settings = TrainSettings(method=method, dataset=dataset, out=out, steps=steps, batch=batch, device="cpu", seed=0,
+                             checkpoint_every=steps // 2, sample_every=0, log_every=steps // 2, amp=False,
+                             method_options={**options, **overrides})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Trainer(settings).run()
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_method_options() -> dict[str, tuple[int, int, dict]]:
+    """``TINY_METHOD_RUNS``: (steps, batch, options) per method, for tests that train through the GUI."""
+    return {k: (steps, batch, dict(options)) for k, (steps, batch, options) in TINY_METHOD_RUNS.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_method_run(tmp_path_factory: pytest.TempPathFactory, unlabelled_fonts_folder: str):
+    """``tiny_method_run(name, **option_overrides)``: the run folder of a real tiny model of that method, trained
+    once per session (the mixing model on the unlabelled folder, the others on fonts:tiny,res=32); checkpoints at
+    half the steps and at the end (LORD's first one is from stage 1). Read it, never write into it."""
+    runs: dict[tuple, Path] = {}
+
+    def get(method: str, **overrides) -> Path:
+        key = (method, *sorted(overrides.items()))
+        if key not in runs:
+            dataset = unlabelled_fonts_folder if method == "mixing" else "fonts:tiny,res=32"
+            runs[key] = train_tiny_method(method, dataset, tmp_path_factory.mktemp(f"tiny_{method}_run"),
+                                          **overrides)
+        return runs[key]
+
+    return get

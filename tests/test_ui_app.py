@@ -284,3 +284,29 @@ def test_closing_can_keep_a_job_running_in_the_background(qtbot, ui_service, ui_
     with qtbot.waitSignal(tab.job_ended, timeout=120_000):
         tab.job.stop()
     assert tab.job.state == "finished"
+
+
+def test_opening_shapes_with_the_fonts_model_brings_the_shipped_shapes_model(qtbot, ui_service, ui_settings):
+    """A first-time user who picks Dataset > Shapes gets the shipped Shapes model with it, not a refusal."""
+    from studio.paths import shipped_models
+
+    shipped = {p.parent.name: p for p in shipped_models()}
+    assert {"fonts-gzs", "shapes-gzs"} <= set(shipped)
+    window = MainWindow(ui_service, ui_settings)
+    qtbot.addWidget(window)
+    window.start_session(shipped["fonts-gzs"], "fonts:tiny", prompt=False)
+    qtbot.waitUntil(lambda: ui_service.model is not None and ui_service.dataset is not None, timeout=60_000)
+    assert "letter" in window.composer.slot_names()
+
+    window.open_dataset("shapes:tiny")
+    qtbot.waitUntil(lambda: Path(ui_service.model.path) == shipped["shapes-gzs"], timeout=60_000)
+    qtbot.waitUntil(lambda: ui_service.dataset is not None and ui_service.dataset.spec.startswith("shapes:tiny"),
+                    timeout=30_000)
+    assert "shape" in window.composer.slot_names() and "letter" not in window.composer.slot_names()
+    assert not close_error_dialogs()
+
+    # Back to Fonts: the Fonts model returns; a folder or the same kind never swaps the model.
+    window.open_dataset("fonts:tiny")
+    qtbot.waitUntil(lambda: Path(ui_service.model.path) == shipped["fonts-gzs"], timeout=60_000)
+    assert window._shipped_model_for("fonts:small") is None
+    assert window._shipped_model_for("/some/folder") is None

@@ -31,6 +31,15 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     return "folder", head, options
 
 
+def preset_kind(spec: str) -> str | None:
+    """'fonts' or 'shapes' for a built-in preset's spec, None for a folder or an empty or malformed spec."""
+    try:
+        kind = parse_spec(spec)[0]
+    except DatasetError:
+        return None
+    return kind if kind in BUILTIN else None
+
+
 def open_dataset(spec: str) -> AttributedDataset:
     """Open any dataset by its spec; errors say what was wrong and what would work."""
     kind, preset, options = parse_spec(spec)

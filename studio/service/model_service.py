@@ -201,9 +201,10 @@ class ModelService:
     def jobs(self) -> list[TrainingJob]:
         return list(self._jobs)
 
-    def load_checkpoint(self, path: str | Path) -> ModelInfo:
-        """Load a checkpoint (file, sidecar or run folder). With no dataset open, the model's own dataset is
-        opened too; an open dataset with other attribute names is an error that names both."""
+    def load_checkpoint(self, path: str | Path, dataset_spec: str | None = None) -> ModelInfo:
+        """Load a checkpoint (file, sidecar or run folder). ``dataset_spec`` opens that dataset with it (switching both
+        at once, e.g. from Fonts to Shapes); with no dataset open, the model's own dataset is opened too; an open
+        dataset with other attribute names is an error that names both."""
         from studio.training.checkpoint import resolve_checkpoint
         from studio.training.model_io import load_model
 
@@ -217,7 +218,9 @@ class ModelService:
                 dataset = self._state.dataset
             opened: AttributedDataset | None = None
             warning = ""
-            if dataset is None and info.dataset_spec:
+            if dataset_spec is not None:
+                opened = _open(dataset_spec)
+            elif dataset is None and info.dataset_spec:
                 try:
                     opened = _open(info.dataset_spec)
                 except DatasetError as e:
@@ -247,8 +250,8 @@ class ModelService:
         self.events.dataset_changed.emit(info)
         return info
 
-    def load_checkpoint_async(self, path: str | Path) -> Future[ModelInfo]:
-        return _in_thread(self.load_checkpoint, path)
+    def load_checkpoint_async(self, path: str | Path, dataset_spec: str | None = None) -> Future[ModelInfo]:
+        return _in_thread(self.load_checkpoint, path, dataset_spec)
 
     def open_dataset_async(self, spec: str) -> Future[DatasetInfo]:
         return _in_thread(self.open_dataset, spec)

@@ -409,6 +409,8 @@ class FacetPanel(QWidget):
         self._labels = []
         self._columns = 0
         self._schema = schema
+        # a dataset without labels (an unlabelled folder) has nothing to filter by: no idle Clear button either
+        self.clear_button.setVisible(schema is not None and len(schema) > 0)
         if schema is None:
             return
         for attribute in schema:
@@ -562,7 +564,9 @@ class ItemDetails(QWidget):
 
     def show_item(self, dataset: AttributedDataset | None, item: int | None) -> None:
         if dataset is None or item is None:
-            self.title.setText("Click a thumbnail for its attributes")
+            labelled = self._schema is not None and len(self._schema) > 0
+            self.title.setText("Click a thumbnail for its attributes" if labelled or self._schema is None else
+                               "Click a thumbnail to see it larger (this dataset has no attributes)")
             self.preview.set_image(None)
             for label in self._value_labels.values():
                 label.setText("–")

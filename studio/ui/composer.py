@@ -58,6 +58,8 @@ MIN_SLOT_COLUMN = 300  # px; the cards ask for more when their headers need it
 NO_MODEL = "No model loaded.\nOpen a model (File ▸ Open model…)\nor train one in the Training tab."
 NO_SLOTS = "The model's slots appear here:\none card per attribute, to drop items into."
 EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
+CANNOT_ENCODE = ("This model cannot encode images yet:\nits encoders are trained in a later stage.\n"
+                 "Train it further (Train tab)\nor open a later checkpoint.")
 
 
 _POOL: QThreadPool | None = None
@@ -79,6 +81,20 @@ def _source_items(source: Source | None) -> list[int]:
     if isinstance(source, MixtureSource):
         return [i for s, _ in source.parts for i in _source_items(s)]
     return []
+
+
+def can_encode(model: Any) -> bool:
+    """Whether the model can turn images into latents (LORD cannot before its second stage); every source the
+    composer offers, dataset items included, is an image to encode."""
+    return model is not None and bool(getattr(model, "can_encode", True))
+
+
+def cannot_encode_message(model: Any) -> str:
+    """One line for status bars and error labels (``CANNOT_ENCODE`` is the multi-line placeholder)."""
+    step = getattr(model, "step", None)
+    at = f" at step {step:,}" if isinstance(step, int) else ""
+    return (f"This model{at} cannot encode images yet: its encoders are trained in a later stage. Train it further "
+            "(Train tab) or open a later checkpoint.")
 
 
 def has_any_source(composition: Composition) -> bool:
@@ -337,6 +353,10 @@ class ComposerPanel(QWidget):
         self._edit_slot(slot, value, text, merge_key)
 
     def _on_slot_dropped(self, slot: str, target: str, items: list[int], files: list[str]) -> None:
+        model = self.service.model
+        if model is not None and not can_encode(model):  # say why at once, instead of failing on every compose
+            self._show_status(cannot_encode_message(model), error=True)
+            return
         if items:
             sources = [ItemSource(int(i)) for i in items]
             what = f"item {items[0]}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
@@ -463,6 +483,9 @@ class ComposerPanel(QWidget):
         if self.service.model is None:
             self._show_image(None, NO_MODEL)
             return
+        if not can_encode(self.service.model):
+            self._show_image(None, CANNOT_ENCODE)  # a drop says it again, in the status line
+            return
         if not has_any_source(self._composition):
             self._show_image(None, EMPTY)
             return
@@ -554,6 +577,7 @@ class ComposerPanel(QWidget):
         self.query_panel.set_schema(model.schema if model is not None else None)
         # query mode needs slots that stand for attributes (not so for unsupervised quadrant mixing)
         self.query_box.setVisible(model is not None and any(s.attribute for s in model.slots))
+        self.query_box.setEnabled(can_encode(model))
         self.clear_all_button.setEnabled(model is not None)
         if model is None:
             self.slots_hint.setVisible(True)
@@ -565,6 +589,9 @@ class ComposerPanel(QWidget):
                 widget.dropped.connect(self._on_slot_dropped)
                 widget.directions_wanted.connect(self._fetch_directions)
                 widget.activated.connect(self.slot_activated)
+                if not can_encode(model):  # directions are fitted on encoded items
+                    widget.directions_button.setEnabled(False)
+                    widget.directions_button.setToolTip(cannot_encode_message(model))
                 self.slots_layout.insertWidget(k, widget)
                 self._slot_widgets[spec.name] = widget
         self._fit_slot_column()

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.errors import StudioError
-from studio.ui.composer import ComposerPanel
+from studio.ui.composer import ComposerPanel, can_encode, cannot_encode_message
 from studio.ui.image_view import ImageView
 from studio.ui.workers import gui_callback, run_in_background
 
@@ -51,6 +51,8 @@ GROUPS = 24             # colour groups (scatter items); attributes with more va
 OTHER = QColor(150, 150, 150)
 PIXMAP_CACHE_KB = 128 * 1024  # room for GROUPS cached point layers of a large (or HiDPI) plot
 NO_COLOUR = "(none)"
+ARROW_SHARE = 0.3       # the longest direction arrow spans this share of the points' extent
+DIRECTIONS_TIP = "draw each value's direction (linear SVM normal) as an arrow"
 #: A qualitative palette (distinct hues, then lighter/darker variants) for attributes without their own colours.
 QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
@@ -112,6 +114,20 @@ def colour_groups(codes: np.ndarray, values: tuple[str, ...], rgb: tuple[tuple[i
     return out
 
 
+def arrow_ends(start: np.ndarray, ends: np.ndarray, points: np.ndarray, share: float = ARROW_SHARE) -> np.ndarray:
+    """Arrow tips scaled about ``start`` by one common factor, so that the longest arrow spans ``share`` of the
+    points' extent (measured per axis, as the plot stretches its axes to fit): the arrows keep their relative
+    lengths, yet are neither lost in a dot nor far outside the points."""
+    start = np.asarray(start, np.float32)
+    vectors = np.asarray(ends, np.float32) - start
+    span = np.ptp(np.asarray(points, np.float32).reshape(-1, 2), axis=0) if len(points) else np.ones(2, np.float32)
+    span = np.where(span > 0, span, 1.0)
+    longest = float(np.hypot(*(vectors / span).T).max()) if len(vectors) else 0.0
+    if longest <= 0 or not np.isfinite(longest):
+        return start + vectors
+    return (start + vectors * (share / longest)).astype(np.float32)
+
+
 class _StaticSample(ItemSample):
     """Legend swatch that ignores clicks (pyqtgraph's default would hide the swatch's own stand-in item)."""
 
@@ -165,7 +181,7 @@ class LatentPlotPanel(QWidget):
         self.follow_check.setToolTip("plot the slot whose card was last clicked in the composer, and let clicks "
                                      "put items into the plotted slot")
         self.directions_check = QCheckBox("directions")
-        self.directions_check.setToolTip("draw each value's direction (linear SVM normal) as an arrow")
+        self.directions_check.setToolTip(DIRECTIONS_TIP)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setMaximumWidth(160)
@@ -182,6 +198,10 @@ class LatentPlotPanel(QWidget):
         self.preview_label = QLabel("hover a point to see its item")
         self.preview_label.setStyleSheet("color: palette(placeholder-text);")
         self.preview_label.setWordWrap(True)
+        # how a point comes from a latent (for spatial codes: pooled over space), next to the plot it explains
+        self.projection_label = QLabel("")
+        self.projection_label.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
+        self.projection_label.setWordWrap(True)
 
         # Three short rows rather than two long ones: the panel shares a 1366-px screen with two others.
         for combo in (self.slot_combo, self.colour_combo, self.target_combo):
@@ -245,6 +265,7 @@ class LatentPlotPanel(QWidget):
         self._arrow_shafts: list[pg.PlotDataItem] = []
         self._arrow_heads: list[pg.ArrowItem] = []
         self._arrow_labels: list[pg.TextItem] = []
+        self._arrow_segments: list[tuple[QPointF, QPointF]] = []  # (start, tip) in view coordinates
         for item, z in ((self.path, 5), (self.hover_ring, 8),
                         (self.current, 10)):
             item.setZValue(z)
@@ -258,13 +279,15 @@ class LatentPlotPanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(controls)
         lay.addWidget(self.plot_widget, 1)
+        lay.addWidget(self.projection_label)
         lay.addLayout(hover)
         lay.addLayout(status_row)
 
         self.slot_combo.currentIndexChanged.connect(self._on_slot_chosen)
-        self.colour_combo.currentIndexChanged.connect(self._recolour)
+        self.colour_combo.currentIndexChanged.connect(self._on_colour_chosen)
         self.directions_check.toggled.connect(self._update_directions)
         self.plot_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view_box.sigTransformChanged.connect(self._orient_arrows)
         self.plot_widget.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
     # --- public ----------------------------------------------------------------------------------
@@ -350,6 +373,11 @@ class LatentPlotPanel(QWidget):
             if k >= 0:
                 self.target_combo.setCurrentIndex(k)
         self._clear_plot()
+        self._sync_directions_check()
+        if not can_encode(self.service.model):  # nothing to project: say why instead of a failed projection
+            self._end_busy(cannot_encode_message(self.service.model))
+            self.plot_item.setTitle("no latents to plot yet", size="10pt")
+            return
         self._start_projection(slot)
 
     def _start_projection(self, slot: str) -> None:
@@ -401,15 +429,14 @@ class LatentPlotPanel(QWidget):
         total = len(self.service.dataset) if self.service.dataset is not None else len(self._indices)
         shown = f"{len(self._indices):,} of {total:,} items" if len(self._indices) < total else f"{total:,} items"
         explained = getattr(projection, "explained", (0.0, 0.0))
-        title = f"{slot}: {shown}, {projection.method.upper()}"
-        if projection.pooled:
-            title += " · pooled over space"
+        title = f"{slot}: {shown}, {projection.method.upper()}" + (" (pooled)" if projection.pooled else "")
         self.plot_item.setTitle(title, size="10pt")
+        self.projection_label.setText(self._describe_projection(slot, projection))
+        self._end_busy("")  # the title, the axes and the projection label say what the service's note would
         # each axis names its share of the variance: a short title still fits a narrow panel
         shares = [f" ({share:.0%} of variance)" if sum(explained) > 0 else "" for share in explained[:2]]
         self.plot_item.setLabel("bottom", "PC 1" + shares[0])
         self.plot_item.setLabel("left", "PC 2" + shares[1])
-        self._end_busy(projection.note or "")
         self._recolour()
         self.view_box.autoRange(items=self.groups)
         self._path_key = None
@@ -417,7 +444,22 @@ class LatentPlotPanel(QWidget):
         self._on_result(self.composer.result)
         self._update_directions()
 
+    def _describe_projection(self, slot: str, projection: Any) -> str:
+        """How one point comes from a latent: a spatial code is pooled (averaged over its positions) before the
+        projection, a vector goes in whole; the text says which."""
+        spec = next((s for s in self.service.model.slots if s.name == slot), None) if self.service.model else None
+        method = projection.method.upper()
+        if spec is None:
+            return f"Each point: one item's {slot} code, projected to 2-D by {method}."
+        if projection.pooled and len(spec.shape) == 3:
+            c, h, w = spec.shape
+            return (f"Each point: one item's {spec.title} code, a spatial {c}×{h}×{w} tensor pooled (averaged over "
+                    f"its {h}×{w} positions) to {c} values, then projected to 2-D by {method}.")
+        what = "spatial " + "×".join(map(str, spec.shape)) + " tensor flattened to" if spec.spatial else "vector of"
+        return f"Each point: one item's {spec.title} code ({what} {spec.size} values), projected to 2-D by {method}."
+
     def _clear_plot(self) -> None:
+        self.projection_label.setText("")
         self._projection = None
         self._xy = np.zeros((0, 2), np.float32)
         self._indices = np.zeros(0, np.int64)
@@ -459,7 +501,12 @@ class LatentPlotPanel(QWidget):
             filler = pg.ScatterPlotItem(size=1, pen=None, brush=None)
             self._legend_samples.append(filler)
             self.legend.addItem(filler, f"… {hidden} more")
-        if self._arrow_heads:
+
+    def _on_colour_chosen(self, *_: Any) -> None:
+        """Recolour; a slot without an attribute of its own draws the colour attribute's directions."""
+        self._recolour()
+        self._sync_directions_check()
+        if self.directions_check.isChecked():
             self._update_directions()
 
     def _brush(self, colour: QColor) -> Any:
@@ -527,16 +574,44 @@ class LatentPlotPanel(QWidget):
         self._arrow_shafts.clear()
         self._arrow_heads.clear()
         self._arrow_labels.clear()
+        self._arrow_segments.clear()
+
+    def directions_attribute(self) -> str | None:
+        """Whose directions the arrows show: the plotted slot's own attribute, else the one the points are coloured
+        by (a content or quadrant code has no attribute of its own); None when neither exists."""
+        model, dataset, slot = self.service.model, self.service.dataset, self.slot
+        if model is None or dataset is None or slot is None or not can_encode(model):
+            return None
+        own = next((s.attribute for s in model.slots if s.name == slot), None)
+        if own is not None and own in dataset.schema.names:
+            return own
+        colour = self.colour_combo.currentText()
+        return colour if colour not in ("", NO_COLOUR) and colour in dataset.schema.names else None
+
+    def _sync_directions_check(self) -> str | None:
+        """Offer the arrows only where there is an attribute to draw; the tooltip says why not."""
+        attribute = self.directions_attribute()
+        self.directions_check.setEnabled(attribute is not None)
+        dataset = self.service.dataset
+        if attribute is not None:
+            self.directions_check.setToolTip(f"{DIRECTIONS_TIP}: one per value of {attribute}")
+        elif dataset is not None and len(dataset.schema) == 0:
+            self.directions_check.setToolTip("the dataset has no attribute labels, so there are no directions")
+        else:
+            self.directions_check.setToolTip("this slot stands for no attribute: colour the points by one to see its "
+                                             "directions")
+        return attribute
 
     def _update_directions(self, *_: Any) -> None:
         self._directions_seq += 1
         seq = self._directions_seq
         slot = self.slot
-        if not self.directions_check.isChecked() or slot is None or self._projection is None:
+        attribute = self.directions_attribute()
+        if not self.directions_check.isChecked() or slot is None or self._projection is None or attribute is None:
             self._clear_arrows()
             return
         self.status.setText("fitting attribute directions…")
-        run_in_background(self.service.directions, slot, owner=self, pool=worker_pool(),
+        run_in_background(self.service.directions, slot, attribute, owner=self, pool=worker_pool(),
                           on_result=lambda d: self._draw_directions(seq, slot, d),
                           on_error=lambda e: self._directions_failed(seq, e))
 
@@ -559,31 +634,51 @@ class LatentPlotPanel(QWidget):
         reach = 0.5 * direction_reach(directions)
         tips = middle[None] + reach * np.asarray(directions.directions, np.float32)[present]
         xy = np.asarray(self.service.project_latent(slot, np.vstack([middle[None], tips])), np.float32)
-        start, ends = xy[0], xy[1:]
+        start, ends = xy[0], arrow_ends(xy[0], xy[1:], self._xy)
         colour_by = self.colour_combo.currentText()
         colours = (value_colours(len(directions.values), self.service.dataset.schema[directions.attribute].rgb)
                    if colour_by == directions.attribute else None)
+        background = self.palette().color(QPalette.ColorRole.Base)
         for row, k in enumerate(present):
             end = ends[row]
-            angle = float(np.degrees(np.arctan2(-(end[1] - start[1]), end[0] - start[0]))) + 180.0
             colour = colours[k] if colours is not None else self.palette().color(QPalette.ColorRole.Text)
-            shaft = pg.PlotDataItem(x=[float(start[0]), float(end[0])], y=[float(start[1]), float(end[1])],
-                                    pen=pg.mkPen(colour, width=2))
+            x, y = [float(start[0]), float(end[0])], [float(start[1]), float(end[1])]
+            # a halo in the background colour keeps an arrow legible over points of its own colour
+            halo = pg.PlotDataItem(x=x, y=y, pen=pg.mkPen(background, width=5))
+            shaft = pg.PlotDataItem(x=x, y=y, pen=pg.mkPen(colour, width=2))
+            halo.setZValue(5.5)
             shaft.setZValue(6)
-            self.plot_item.addItem(shaft)
-            self._arrow_shafts.append(shaft)
-            head = pg.ArrowItem(pos=(float(end[0]), float(end[1])), angle=angle, headLen=12, tailLen=0,
+            for item in (halo, shaft):
+                self.plot_item.addItem(item)
+                self._arrow_shafts.append(item)
+            head = pg.ArrowItem(pos=(float(end[0]), float(end[1])), headLen=12, tailLen=0,
                                 brush=pg.mkBrush(colour), pen=pg.mkPen(colour))
             head.setZValue(7)
-            label = pg.TextItem(directions.values[k], color=colour, anchor=(0.5, 1.2))
+            label = pg.TextItem(directions.values[k], color=colour, fill=pg.mkBrush(
+                background.red(), background.green(), background.blue(), 190))
             label.setPos(float(end[0]), float(end[1]))
             label.setZValue(7)
             self.plot_item.addItem(head)
             self.plot_item.addItem(label)
             self._arrow_heads.append(head)
             self._arrow_labels.append(label)
-        self.status.setText(f"arrows: direction of each {directions.attribute} value (linear SVM normal, "
-                            f"accuracy {directions.accuracy:.0%}), drawn from the middle of the value centres")
+            self._arrow_segments.append((QPointF(float(start[0]), float(start[1])), QPointF(float(end[0]),
+                                                                                              float(end[1]))))
+        self._orient_arrows()
+        self.status.setText(f"arrows: direction of each {directions.attribute} value in {slot} (linear SVM "
+                            f"normal, accuracy {directions.accuracy:.0%}), from the middle of the value centres; "
+                            "lengths scaled together to fit the plot")
+
+    def _orient_arrows(self, *_: Any) -> None:
+        """Point each arrow head along its shaft as drawn on screen (the axes have different scales, so the angle
+        depends on the view), and put its label beyond the tip, where it covers neither the shaft nor the head."""
+        for head, label, (start, end) in zip(self._arrow_heads, self._arrow_labels, self._arrow_segments):
+            a, b = self.view_box.mapViewToScene(start), self.view_box.mapViewToScene(end)
+            dx, dy = b.x() - a.x(), b.y() - a.y()
+            norm = float(np.hypot(dx, dy))
+            head.setStyle(angle=float(np.degrees(np.arctan2(-dy, -dx))))
+            ux, uy = (dx / norm, dy / norm) if norm > 0 else (0.0, -1.0)
+            label.setAnchor((0.5 - 0.6 * ux, 0.5 - 0.6 * uy))
 
     # --- hover and click ---------------------------------------------------------------------------------------
     def _point_under(self, scene_pos: QPointF) -> int | None:

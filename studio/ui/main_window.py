@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
+from studio.data.spec import preset_kind
 from studio.errors import StudioError
-from studio.paths import icon_path
+from studio.paths import icon_path, shipped_models
 from studio.service.composition import Project
 from studio.ui import errors
 from studio.ui.browser import DatasetBrowser
@@ -426,11 +427,31 @@ class MainWindow(QMainWindow):
         return dataset_spec_with_resolution(spec, model.resolution if model is not None else 64)
 
     def open_dataset(self, spec: str):
-        """Open a dataset in the background; the browser follows the service's dataset_changed event."""
+        """Open a dataset in the background; the browser follows the service's dataset_changed event. A built-in
+        preset of another kind than the loaded model's (Shapes while a Fonts model is loaded) brings its shipped
+        model along, so that the composer keeps working instead of refusing the dataset."""
+        companion = self._shipped_model_for(spec)
+        if companion is not None:
+            self.statusBar().showMessage(f"Opening {spec} with the shipped model {companion.parent.name}…")
+            return watch(self.service.load_checkpoint_async(companion, spec),
+                         lambda info: self.statusBar().showMessage(
+                             f"Opened {spec} with {info.title} (step {info.step:,})", 5000),
+                         self._on_open_failed, owner=self)
         self.statusBar().showMessage(f"Opening {spec}…")
         return watch(self.service.open_dataset_async(spec),
                      lambda info: self.statusBar().showMessage(f"Opened {info.spec} ({info.size:,} items)", 5000),
                      self._on_open_failed, owner=self)
+
+    def _shipped_model_for(self, spec: str) -> Path | None:
+        """The shipped model of a built-in preset's kind, when the loaded model was trained on another kind."""
+        kind = preset_kind(spec)
+        model = self.service.model
+        if kind is None or (model is not None and preset_kind(model.dataset_spec or "") == kind):
+            return None
+        for path in shipped_models():
+            if path.parent.name.startswith(kind) and (model is None or Path(model.path) != path):
+                return path
+        return None
 
     def open_model(self, path: str | Path):
         """Load a checkpoint in the background (the composer and plot follow model_changed)."""

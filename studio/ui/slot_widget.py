@@ -382,7 +382,8 @@ class SlotWidget(QFrame):
         """Show ``value`` (``base`` is what an empty A falls back to). Emits nothing."""
         self._value, self._base = value, base
         parts = mixture_parts(value)
-        first = parts[0][0] if parts else None
+        # a mixture shows its heaviest part (the one the result looks most like), not merely its first
+        first = max(parts, key=lambda part: part[1])[0] if parts else None
         if first is not None:
             image, caption, tip = self._describe(first)
             if len(parts) > 1:
