@@ -129,6 +129,7 @@ def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, 
     tab.plot.redraw()
     assert tab.plot.point_count("loss") == 6
     assert set(tab.plot.curves) >= {"loss", "reconstruction"}
+    assert "grad_norm" not in tab.plot.curves     # a diagnostic, not a loss: it would dwarf the curves
     assert tab.progress.value() == 6 and tab.state_label.text() == "Finished at step 6."
     assert tab.sample_view.image() is not None
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()

@@ -15,6 +15,7 @@ from typing import Any
 from studio.errors import StudioError
 from studio.methods.config import ConfigField, config_fields, parse_value
 from studio.methods.registry import get_method, method_names
+from studio.training import distributed
 from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
 
 DEFAULT_METHOD = "gzs"
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, logs, samples)")
     parser.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: the method's)")
     parser.add_argument("--batch", type=int, default=None,
-                        help="batch size: groups for gzs/deae, images otherwise (default: the method's)")
+                        help="batch size: groups for gzs/deae, images otherwise (default: the method's); under "
+                             "torchrun, per process: the global batch is N times the process count")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
                         help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
@@ -114,14 +116,16 @@ class ThreadPolicy:
     """torch's CPU thread count: fixed, or ``auto``: as many as there are idle cores (at least one).
 
     torch's default, one thread per core, is right on an idle machine, but when other programs keep the cores busy
-    its threads keep waiting for each other and a step can take ten times longer than on one thread.
+    its threads keep waiting for each other and a step can take ten times longer than on one thread. Under
+    ``torchrun`` the processes on one machine share its cores (``share``: how many there are).
     """
 
-    def __init__(self, spec: str, every: int = 100) -> None:
+    def __init__(self, spec: str, every: int = 100, share: int = 1) -> None:
         import torch
 
         self._torch = torch
-        self.cores = os.cpu_count() or 1
+        self.share = max(1, share)
+        self.cores = max(1, (os.cpu_count() or 1) // self.share)
         self.auto = spec == "auto"
         self.every = every
         if not self.auto:
@@ -142,8 +146,8 @@ class ThreadPolicy:
             load = os.getloadavg()[0]
         except (AttributeError, OSError):  # no load average (Windows): keep torch's choice
             return
-        ours = self._torch.get_num_threads() if step else 0
-        others = max(0.0, load - ours)
+        ours = self._torch.get_num_threads() * self.share if step else 0  # the other ranks run as many as we do
+        others = max(0.0, load - ours) / self.share
         wanted = max(1, min(self.cores, int(self.cores - others + 0.5)))
         if wanted != self._torch.get_num_threads():
             self._torch.set_num_threads(wanted)
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     settings = settings_from_args(args)
-    threads = ThreadPolicy(args.threads)
+    threads = ThreadPolicy(args.threads, share=distributed.local_world_size())
     bar: list[tqdm] = []
 
     def on_progress(event: ProgressEvent) -> None:
@@ -194,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
         if bar:
             bar[0].close()
     if result.stopped:
+        if not distributed.is_main():
+            return 130
         print(f"stopped at step {result.step}; continue with the same command plus --resume", file=sys.stderr)
         return 130
     return 0

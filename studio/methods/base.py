@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,11 +73,17 @@ class MethodContext:
 
 
 class StepContext:
-    """Device and mixed-precision plumbing handed to ``training_step``: methods call ``ctx.autocast()`` and
-    ``ctx.step(loss, optimizer)`` and stay free of AMP details."""
+    """Device, mixed-precision and multi-process plumbing handed to ``training_step``: methods call
+    ``ctx.autocast()`` and ``ctx.step(loss, optimizer)`` and stay free of AMP and data-parallel details.
 
-    def __init__(self, device: torch.device, amp: bool = False) -> None:
+    ``gradient_sync`` (set by the trainer under ``torchrun``) averages an optimiser's gradients across processes;
+    a method that steps an optimiser itself calls :meth:`sync_gradients` between backward and the step.
+    """
+
+    def __init__(self, device: torch.device, amp: bool = False,
+                 gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None) -> None:
         self.device = device
+        self._gradient_sync = gradient_sync
         self.amp = bool(amp and device.type == "cuda")
         # bfloat16 has float32's range, so it needs no loss scaling and cannot overflow to inf; GPUs without it
         # (before Ampere) get float16 with a GradScaler, which skips the steps whose gradients overflowed.
@@ -94,9 +100,16 @@ class StepContext:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
+    def sync_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Average ``optimizer``'s gradients over the training processes (a no-op in a single process); call it
+        after backward and before unscaling, clipping or stepping, so every process takes the same step."""
+        if self._gradient_sync is not None:
+            self._gradient_sync(optimizer)
+
     def step(self, loss: Tensor, optimizer: torch.optim.Optimizer, *, retain_graph: bool = False) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward(retain_graph=retain_graph)
+        self.sync_gradients(optimizer)
         self.scaler.step(optimizer)
         self.scaler.update()
 

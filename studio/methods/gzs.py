@@ -35,8 +35,9 @@ PIXEL_LOSSES = ("l1", "mse")
 
 @dataclass
 class GZSConfig:
-    """GZS-Net hyper-parameters. Defaults are tuned to train Fonts on a laptop CPU in minutes (see help texts
-    for the paper's values)."""
+    """GZS-Net hyper-parameters. Defaults follow the paper and its public code at a narrower width; the shipped
+    models' cards (models/*/card.json) give the settings that trained them (width 16, kernel 3, lr 2e-4, batch 64
+    on a GPU)."""
 
     latent_dim: int = option(100, "latent size, split evenly across the attributes (paper: 100)", low=1)
     latent_sizes: tuple[int, ...] = option((), "per-attribute chunk sizes in schema order, e.g. 20,20,20,20,20; "
@@ -208,6 +209,7 @@ class GZSNet(Method):
         """Backward, clip (``grad_clip``) and step; returns the gradient norm before clipping."""
         optimizer.zero_grad(set_to_none=True)
         ctx.scaler.scale(loss).backward()
+        ctx.sync_gradients(optimizer)  # averaged over processes before clipping, so every rank clips alike
         ctx.scaler.unscale_(optimizer)
         limit = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), limit)

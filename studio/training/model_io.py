@@ -44,8 +44,10 @@ def build_method(name: str, config: Any, context: MethodContext) -> Method:
 
 def save_checkpoint(path: str | Path, method: Method, *, step: int, meta: dict[str, Any],
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
-                    rng: np.random.Generator | None = None, half: bool = False) -> Path:
-    """Write a checkpoint atomically. ``half`` stores float weights as fp16 (small shipped models)."""
+                    rng: np.random.Generator | None = None, half: bool = False,
+                    extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a checkpoint atomically. ``half`` stores float weights as fp16 (small shipped models);
+    ``extra_tensors`` go in as they are (the other training processes' random states)."""
     tensors: dict[str, torch.Tensor] = {}
     for k, v in method.state_dict().items():
         tensors[MODEL + k] = v.half() if half and v.is_floating_point() else v
@@ -57,6 +59,7 @@ def save_checkpoint(path: str | Path, method: Method, *, step: int, meta: dict[s
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng/cuda"] = torch.cuda.get_rng_state()
+    tensors.update(extra_tensors or {})
     full_meta = {
         **meta,
         "method": method.name,

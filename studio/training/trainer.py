@@ -3,6 +3,9 @@
 A method only says how to draw a batch and take a step; the trainer owns everything around it, so the CLI, the
 GUI's training tab and tests all train the same way. Callbacks run on the training thread; GUI code must hop to
 its own thread before touching widgets.
+
+Under ``torchrun`` every process runs this same loop on its own batches (see ``studio.training.distributed``);
+rank 0 alone writes files, logs and calls the callbacks, and all ranks stop, save and resume at the same step.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext, StepContext
 from studio.methods.config import config_fields, config_to_json, parse_value
 from studio.methods.registry import get_method, method_names
+from studio.training import distributed
 from studio.training.checkpoint import SUFFIX, atomic_write_bytes, atomic_write_json, sidecar
 from studio.training.data import TrainingData, to_uint8
-from studio.training.model_io import load_model, pick_device, save_checkpoint
+from studio.training.model_io import LoadedModel, load_model, save_checkpoint
 
 #: The zero-shot split is fixed across seeds, so runs that differ only in their seed are scored on the same items.
 SPLIT_SEED = 0
@@ -112,6 +116,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._tensorboard: Any = None
+        self._device = torch.device("cpu")
         #: The method being trained (set once ``run`` has built or loaded it).
         self.method: Method | None = None
 
@@ -149,29 +154,48 @@ class Trainer:
         s = self.settings
         if s.steps < 0 or s.batch < 1:
             raise StudioError(f"--steps must be >= 0 and --batch >= 1 (got {s.steps} and {s.batch})")
-        device = pick_device(s.device)
-        dataset = open_dataset(s.dataset)
-        split = ZeroShotSplit.make(dataset.codes, s.test_fraction, SPLIT_SEED)
-        data = TrainingData(dataset, split, device)
-        context = MethodContext(dataset.schema, dataset.resolution, len(split.train))
-        if s.resume:
-            method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
-        else:
-            method, optimizers, rng, step = self._start(context, device)
+        device, owns_group = distributed.setup(s.device)
+        try:
+            return self._run(device)
+        finally:
+            if owns_group:
+                distributed.shutdown()
+
+    def _run(self, device: torch.device) -> TrainResult:
+        s = self.settings
+        self._device = device
+        main = distributed.is_main()
+        try:
+            dataset = open_dataset(s.dataset)
+            split = ZeroShotSplit.make(dataset.codes, s.test_fraction, SPLIT_SEED)
+            data = TrainingData(dataset, split, device)
+            context = MethodContext(dataset.schema, dataset.resolution, len(split.train))
+            if s.resume:
+                method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
+            else:
+                method, optimizers, rng, step = self._start(context, device)
+        except Exception as e:
+            distributed.check_started(e)
+            raise
+        distributed.check_started(None)
+        distributed.broadcast_module(method)
         self.method = method
         meta = {"dataset": {"spec": s.dataset, "fingerprint": dataset.fingerprint,
                             "resolution": dataset.resolution},
                 "split": split.to_json(), "settings": s.to_json()}
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", {"method": method.name, "settings": s.to_json(),
-                                                     "config": config_to_json(method.config), **meta})
-        self._trim_metrics(step)
-        self._open_tensorboard()
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.out / "config.json", {"method": method.name, "settings": s.to_json(),
+                                                         "config": config_to_json(method.config), **meta})
+            self._trim_metrics(step)
+            self._open_tensorboard()
         method.train()
         method.on_train_start(data)
+        processes = (f", {distributed.world_size()} processes with --batch {s.batch} each"
+                     if distributed.active() else "")
         self._log(f"training {method.name} on {s.dataset} ({len(split.train)} training items, "
-                  f"{dataset.resolution} px) on {device}, step {step} of {s.steps}")
-        ctx = StepContext(device, s.amp)
+                  f"{dataset.resolution} px) on {device}{processes}, step {step} of {s.steps}")
+        ctx = StepContext(device, s.amp, distributed.average_gradients if distributed.active() else None)
         first_step = step
         restore_sigint = self._install_sigint()
         try:
@@ -180,7 +204,8 @@ class Trainer:
             restore_sigint()
         stopped = step < s.steps
         checkpoint = self.last_checkpoint
-        if (saved_at != step and step != first_step) or not checkpoint.exists():
+        # rank 0's view decides: on several machines only its disk is sure to hold the run directory
+        if distributed.from_main((saved_at != step and step != first_step) or not checkpoint.exists()):
             checkpoint = self._save(method, optimizers, rng, step, meta, losses)
         if self._tensorboard is not None:
             self._tensorboard.close()
@@ -196,18 +221,27 @@ class Trainer:
         seconds_per_step = 0.0
         saved_at = -1
         deadline = time.monotonic() + s.minutes * 60 if s.minutes > 0 else math.inf
+        multi, main = distributed.active(), distributed.is_main()
         while step < s.steps:
-            if self._stop.is_set():
-                break
-            if time.monotonic() >= deadline:
+            why = "stop" if self._stop.is_set() else "time" if time.monotonic() >= deadline else ""
+            # Every step, all ranks agree whether to go on: one leaving alone would strand the others in a collective.
+            if multi and distributed.any_rank(bool(why), ctx.device) and not why:
+                why = "other"
+            if why == "time":
                 self._log(f"time limit of {s.minutes:g} min reached")
+            elif why == "other":
+                self._log("another training process is stopping (Ctrl-C or its time limit); stopping with it")
+            if why:
                 break
-            if not self._running.is_set():
+            if not self._running.is_set() and not multi:  # pause is for the GUI's single process
                 self._running.wait(0.5)
                 continue
             started = time.perf_counter()
             batch = method.sample_batch(data, rng, s.batch)
             latest = method.training_step(batch, optimizers, step, ctx)
+            if multi:  # losses of the global batch, so every rank sees (and judges divergence on) the same figures
+                distributed.average_batch_statistics(method)
+                latest = distributed.average_scalars(latest, ctx.device)
             step += 1
             if diverged(latest, ctx.skips_overflow):
                 raise StudioError(f"the loss became {latest} at step {step}; training diverged. Resume from the last "
@@ -217,12 +251,13 @@ class Trainer:
             rate = 1.0 / max(seconds_per_step, 1e-9)
             for k, v in latest.items():
                 window.setdefault(k, []).append(v)
-            if self.callbacks.on_progress is not None:
+            if self.callbacks.on_progress is not None and main:
                 self.callbacks.on_progress(ProgressEvent(step, s.steps, dict(latest), rate, (s.steps - step) / rate))
             if s.log_every > 0 and (step % s.log_every == 0 or step == s.steps):
-                self._write_metrics(step, {k: float(np.mean(v)) for k, v in window.items()}, rate)
+                if main:
+                    self._write_metrics(step, {k: float(np.mean(v)) for k, v in window.items()}, rate)
                 window.clear()
-            if s.sample_every > 0 and step % s.sample_every == 0:
+            if s.sample_every > 0 and step % s.sample_every == 0 and main:
                 self._write_sample(method, data, step)
             if s.checkpoint_every > 0 and step % s.checkpoint_every == 0:
                 self._save(method, optimizers, rng, step, meta, latest)
@@ -237,8 +272,8 @@ class Trainer:
                               "continue it, or choose another --out")
         cls = _method_class(s.method)
         config = build_config(cls, s.method_options)
-        torch.manual_seed(s.seed)
-        rng = np.random.default_rng(s.seed)
+        torch.manual_seed(s.seed)  # the same initial weights on every rank (rank 0's are broadcast as well)
+        rng = distributed.batch_rng(s.seed)
         if s.init_from:
             source = load_model(s.init_from, "cpu")
             if source.method.name != cls.name:
@@ -253,6 +288,7 @@ class Trainer:
         if s.init_from:
             _copy_weights(source.method, method, s.init_from)
         method.to(device)
+        distributed.seed_torch_per_rank(s.seed)
         return method, method.make_optimizers(), rng, 0
 
     def _resume(self, fingerprint: str, device: torch.device):
@@ -279,20 +315,77 @@ class Trainer:
         rng = loaded.restore_training_state(optimizers)
         if rng is None:
             raise CheckpointError(f"{self.last_checkpoint}: no random-generator state; it cannot be resumed exactly")
-        return method, optimizers, rng, loaded.step
+        return method, optimizers, self._restore_rank_streams(loaded, rng), loaded.step
+
+    def _restore_rank_streams(self, loaded: LoadedModel, rng: np.random.Generator) -> np.random.Generator:
+        """Each rank continues its own random streams (rank 0's are the checkpoint's main ones, already restored).
+
+        With another number of processes than wrote the checkpoint, exactness is impossible anyway: rank 0 goes on
+        with its streams and the other ranks start new ones from --seed and the step.
+        """
+        stored = loaded.meta.get("ranks") or {"size": 1}
+        size, here = distributed.world_size(), distributed.rank()
+        if int(stored["size"]) != size:
+            self._log(f"--resume: the checkpoint was written by {stored['size']} training process(es), this run has "
+                      f"{size}; the weights and optimiser state carry on, but the random streams of processes "
+                      "other than 0 start afresh, so this is not the run the old process count would have made")
+            if here > 0:
+                rng = np.random.default_rng(distributed.rank_seed_sequence(self.settings.seed, 0, loaded.step))
+                distributed.seed_torch_per_rank(self.settings.seed, loaded.step)
+            return rng
+        if here > 0:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = stored["numpy_rng"][here]
+            torch.set_rng_state(loaded.tensors[f"rng/rank{here}/torch"])
+            cuda = loaded.tensors.get(f"rng/rank{here}/cuda")
+            if cuda is not None and self._device.type == "cuda":
+                torch.cuda.set_rng_state(cuda)
+        return rng
 
     # --- outputs ---------------------------------------------------------------------------------
     def _save(self, method: Method, optimizers: dict[str, torch.optim.Optimizer], rng: np.random.Generator,
               step: int, meta: dict[str, Any], losses: dict[str, float]) -> Path:
+        """Write a checkpoint; under torchrun every rank calls this (its random state goes in), rank 0 writes, and
+        the others wait until the files are complete."""
+        rank_tensors, ranks = self._gather_rank_states(method, rng)
+        if not distributed.is_main():
+            distributed.barrier()
+            return self.last_checkpoint
+        if ranks is not None:
+            meta = {**meta, "ranks": ranks}
         path = save_checkpoint(self.checkpoint_dir / f"step-{step:08d}", method, step=step,
-                               meta={**meta, "metrics": losses}, optimizers=optimizers, rng=rng)
+                               meta={**meta, "metrics": losses}, optimizers=optimizers, rng=rng,
+                               extra_tensors=rank_tensors)
         _replace_with_link(path, self.last_checkpoint)
         _replace_with_link(sidecar(path), sidecar(self.last_checkpoint))
         self._prune_checkpoints()
         if self.callbacks.on_checkpoint is not None:
             # The numbered file, so listeners can tell checkpoints apart (``last`` when it was not kept).
             self.callbacks.on_checkpoint(step, path if path.exists() else self.last_checkpoint)
+        distributed.barrier()
         return self.last_checkpoint
+
+    def _gather_rank_states(self, method: Method,
+                            rng: np.random.Generator) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+        """Under torchrun: every rank's random streams, so a resume continues each exactly, and a digest of its
+        weights, which must agree (they differ only through a bug, e.g. a step that skipped ``sync_gradients``)."""
+        if not distributed.active():
+            return {}, None
+        cuda = torch.cuda.get_rng_state() if self._device.type == "cuda" else None
+        states = distributed.gather({"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(), "cuda": cuda,
+                                     "digest": distributed.weights_digest(method)})
+        tensors: dict[str, torch.Tensor] = {}
+        for r, state in enumerate(states):
+            if r > 0:
+                tensors[f"rng/rank{r}/torch"] = state["torch"]
+                if state["cuda"] is not None:
+                    tensors[f"rng/rank{r}/cuda"] = state["cuda"]
+        digests = [state["digest"] for state in states]
+        if len(set(digests)) > 1:
+            self._log(f"warning: the training processes hold different weights ({len(set(digests))} versions); "
+                      "the checkpoint has rank 0's")
+        return tensors, {"size": len(states), "numpy_rng": [state["numpy"] for state in states],
+                         "weights_sha256": digests}
 
     def _prune_checkpoints(self) -> None:
         numbered = sorted(self.checkpoint_dir.glob(f"step-*{SUFFIX}"))
@@ -347,7 +440,7 @@ class Trainer:
         self._tensorboard = SummaryWriter(str(self.out / "tensorboard"))
 
     def _log(self, message: str) -> None:
-        if self.callbacks.on_log is not None:
+        if self.callbacks.on_log is not None and distributed.is_main():
             self.callbacks.on_log(message)
 
     def _install_sigint(self) -> Callable[[], None]:

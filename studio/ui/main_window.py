@@ -443,13 +443,14 @@ class MainWindow(QMainWindow):
                      self._on_open_failed, owner=self)
 
     def _shipped_model_for(self, spec: str) -> Path | None:
-        """The shipped model of a built-in preset's kind, when the loaded model was trained on another kind."""
+        """The shipped model of a built-in preset's kind, when the loaded model was trained on another kind (with no
+        model loaded, opening a dataset loads none: the user may be about to train one)."""
         kind = preset_kind(spec)
         model = self.service.model
-        if kind is None or (model is not None and preset_kind(model.dataset_spec or "") == kind):
+        if kind is None or model is None or preset_kind(model.dataset_spec or "") == kind:
             return None
         for path in shipped_models():
-            if path.parent.name.startswith(kind) and (model is None or Path(model.path) != path):
+            if path.parent.name.startswith(kind) and Path(model.path) != path:
                 return path
         return None
 

@@ -123,14 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         save(browser, "browser.png")
         browser.facets.clear()
 
-        # The composer: every slot from an item, two slots with a second source, half-way between A and B.
+        # The composer: every slot from an item (a swap of every attribute), and two slots with a second source
+        # whose sliders sit a quarter of the way to it.
         from studio.service.composition import Composition, ItemSource, SlotValue
 
         rng = np.random.default_rng(3)
         picks = rng.choice(len(dataset), size=len(slots) + 2, replace=False)
         values = {s: SlotValue(a=ItemSource(int(picks[k]))) for k, s in enumerate(slots)}
         for k, s in enumerate(slots[:2]):
-            values[s] = SlotValue(a=values[s].a, b=ItemSource(int(picks[len(slots) + k])), t=0.5)
+            values[s] = SlotValue(a=values[s].a, b=ItemSource(int(picks[len(slots) + k])), t=0.25)
         window.composer.set_composition(Composition(values), "screenshot composition")
         wait("the composed image", lambda: window.composer.image is not None)
         wait("the latent plot", lambda: window.latent_plot.point_count() > 0)

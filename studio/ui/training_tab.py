@@ -203,6 +203,15 @@ class ConfigForm(QWidget):
 
 
 # --- loss curves ----------------------------------------------------------------------------------------
+#: Figures a method logs beside its losses that are not losses (a gradient norm, LORD's stage number): plotted
+#: on the loss axis they would dwarf the curves, so the plot leaves them to metrics.jsonl and tensorboard.
+DIAGNOSTIC_PREFIXES = ("grad_norm", "stage")
+
+
+def is_diagnostic(name: str) -> bool:
+    return name.startswith(DIAGNOSTIC_PREFIXES)
+
+
 class LossHistory:
     """Growing numpy columns of (step, loss) per loss name; amortised O(1) appends, views for setData."""
 
@@ -268,7 +277,7 @@ class LossPlot(pg.PlotWidget):
         self.setMinimumHeight(180)
 
     def add(self, step: int, losses: dict[str, float]) -> None:
-        self.history.append(step, losses)
+        self.history.append(step, {k: v for k, v in losses.items() if not is_diagnostic(k)})
         self._dirty = True
 
     def clear_history(self) -> None:
