@@ -253,7 +253,8 @@ def test_evaluations_on_unlabelled_and_labelled_data(checkpoint: Path) -> None:
     from studio.evaluation.suite import EvalContext, make_context, run_evaluations
 
     ctx = make_context(checkpoint, device="cpu", max_items=24)
-    results = run_evaluations(ctx, only=["quadrant_mixing", "linear_probe", "reconstruction"])
+    results = run_evaluations(ctx)     # everything `studio eval` runs: nothing may assume labels
+    assert "zero_shot" not in results and "coprediction" not in results
     assert "no attribute labels" in results["linear_probe"]["skipped"]
     mix = results["quadrant_mixing"]
     assert 0.0 <= mix["mask_exact"] <= 1.0 and 0.0 <= mix["chance_bits"] <= 1.0
@@ -263,6 +264,9 @@ def test_evaluations_on_unlabelled_and_labelled_data(checkpoint: Path) -> None:
     # the same pixels with their labels: the probe runs (labels are only read by the evaluation)
     labelled = open_dataset("fonts:tiny,res=16")
     ctx = EvalContext(ctx.loaded, labelled, ZeroShotSplit.make(labelled.codes), torch.device("cpu"), max_items=40)
+    # `studio eval --dataset fonts:tiny,res=16` accepts the labelled twin of an unlabelled model's data
+    twin = make_context(checkpoint, dataset="fonts:tiny,res=16", device="cpu")
+    assert twin.dataset.schema.names == labelled.schema.names
     probe = run_evaluations(ctx, only=["linear_probe"])["linear_probe"]
     assert probe["attributes"] == labelled.schema.names
     assert all(0.0 <= v <= 1.0 for v in probe["encoder"] + probe["pixels"])

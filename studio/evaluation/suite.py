@@ -164,6 +164,8 @@ def _check_compatible(loaded: LoadedModel, data: AttributedDataset) -> None:
     if data.resolution != context.resolution:
         raise StudioError(f"dataset {data.spec!r} is {data.resolution} px but the model in {loaded.path} was trained "
                           f"at {context.resolution} px; add ',res={context.resolution}' to the dataset spec")
+    if not loaded.method.needs_labels:
+        return  # labels never reached training: the same pixels with labels only add what the probes can read
     if data.schema.names != context.schema.names or data.schema.cardinalities != context.schema.cardinalities:
         raise StudioError(f"dataset {data.spec!r} has attributes {data.schema.names} "
                           f"{data.schema.cardinalities} but the model in {loaded.path} was trained on "

@@ -29,9 +29,11 @@ TARGET_BLOCK = 2048
 
 
 def attribute_slots_cover_schema(method: Method) -> bool:
-    """True when every attribute of the schema has a slot, so a query can be assembled slot by slot."""
+    """True when every attribute of the schema has a slot, so a query can be assembled slot by slot (never for an
+    unlabelled dataset: there are no combinations to hold out)."""
     named = {s.attribute for s in method.slots if s.attribute}
-    return method.can_encode() and set(method.context.schema.names) <= named
+    names = set(method.context.schema.names)
+    return method.can_encode() and bool(names) and names <= named
 
 
 def _queries(ctx: EvalContext, targets: np.ndarray) -> list[dict[int, int]]:
