@@ -104,6 +104,38 @@ def test_watch_delivers_results_on_the_gui_thread_and_errors_to_the_handler(qtbo
     assert seen[0] != threading.current_thread().name and "ZeroDivisionError" in seen
 
 
+def test_errors_of_a_closed_widgets_jobs_are_dropped_not_shown(qtbot):
+    """A window closed while its projection was failing must not pop up a dialog about it; a job without a handler
+    still reports."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PySide6.QtWidgets import QWidget
+
+    gate = threading.Event()
+    owner = QWidget()
+    seen: list = []
+    with ThreadPoolExecutor(2) as pool:
+        def fail_later() -> None:
+            gate.wait(10)
+            raise RuntimeError("stale projection")
+
+        watch(pool.submit(fail_later), on_error=seen.append, owner=owner)
+        owner.deleteLater()
+        qtbot.waitUntil(lambda: not _alive(owner), timeout=5_000)
+        gate.set()
+        watch(pool.submit(lambda: 1 / 0))              # no handler: the dialog is the handler
+        qtbot.waitUntil(lambda: bool(errors.reporter().dialogs()), timeout=10_000)
+        qtbot.wait(200)
+    shown = close_error_dialogs()
+    assert not seen and len(shown) == 1 and "division" in shown[0].message
+
+
+def _alive(widget) -> bool:
+    from shiboken6 import isValid
+
+    return isValid(widget)
+
+
 def test_many_calls_from_a_plain_thread_arrive_in_order_on_the_gui_thread(qtbot):
     """Training progress arrives like this; a per-call QObject hop (superqt's) crashed under such a load."""
     from studio.ui.workers import gui_callback
@@ -302,8 +334,9 @@ def test_opening_shapes_with_the_fonts_model_brings_the_shipped_shapes_model(qtb
     qtbot.waitUntil(lambda: Path(ui_service.model.path) == shipped["shapes-gzs"], timeout=60_000)
     qtbot.waitUntil(lambda: ui_service.dataset is not None and ui_service.dataset.spec.startswith("shapes:tiny"),
                     timeout=30_000)
-    assert "shape" in window.composer.slot_names() and "letter" not in window.composer.slot_names()
-    assert not close_error_dialogs()
+    qtbot.waitUntil(lambda: "shape" in window.composer.slot_names(), timeout=30_000)
+    assert "letter" not in window.composer.slot_names()
+    assert not [d.message for d in close_error_dialogs()]
 
     # Back to Fonts: the Fonts model returns; a folder or the same kind never swaps the model.
     window.open_dataset("fonts:tiny")

@@ -105,10 +105,12 @@ def watch(future: Future, on_result: ResultHandler | None = None, on_error: Erro
 def _deliver_error(owner: QObject | None, on_error: ErrorHandler | None, exc: BaseException) -> None:
     if isinstance(exc, CancelledError):
         return
-    if on_error is not None and (owner is None or isValid(owner)):
-        on_error(exc)
-    else:
+    if on_error is None:
         errors.report(exc)
+    elif owner is None or isValid(owner):
+        on_error(exc)
+    # else: the widget that would have handled it is gone (a closed window's stale projection, say), and with it
+    # the question the job answered; a dialog about it would only puzzle the user.
 
 
 class _Job(QRunnable):
