@@ -149,6 +149,25 @@ def test_other_datasets_work_when_their_attributes_match(tiny_gzs_run: Path, tmp
         svc.shutdown()
 
 
+def test_a_model_and_a_dataset_of_another_kind_switch_together(tiny_gzs_run: Path, tmp_path: Path):
+    """Shapes cannot open beside a Fonts model, but loading a Shapes model with ``dataset_spec`` swaps both."""
+    from studio.paths import shipped_models
+
+    shapes_model = next(p for p in shipped_models() if p.parent.name.startswith("shapes"))
+    svc = ModelService(device="cpu", cache_dir=tmp_path)
+    try:
+        svc.load_checkpoint(tiny_gzs_run)
+        info = svc.load_checkpoint(shapes_model, dataset_spec="shapes:tiny")
+        assert info.method == "gzs" and "shape" in info.slot_names
+        assert svc.dataset.spec.startswith("shapes:tiny") and svc.model.path == info.path
+        assert svc.compose(_all_from(2, info.slot_names)).image.shape == (64, 64, 3)
+        with pytest.raises(StudioError):       # a bad spec leaves the loaded pair as it was
+            svc.load_checkpoint(tiny_gzs_run, dataset_spec="/no/such/folder")
+        assert svc.model.path == info.path and svc.dataset.spec.startswith("shapes:tiny")
+    finally:
+        svc.shutdown()
+
+
 # --- composing ------------------------------------------------------------------------------------
 def test_each_slot_comes_from_its_own_source(service: ModelService):
     slots = service.model.slot_names

@@ -7,7 +7,7 @@ from studio.data import open_dataset
 from studio.data.folder import FolderDataset
 from studio.data.fonts import FontsDataset
 from studio.data.shapes import ShapesDataset
-from studio.data.spec import parse_spec
+from studio.data.spec import parse_spec, preset_kind
 from studio.errors import DatasetError
 
 
@@ -22,6 +22,11 @@ from studio.errors import DatasetError
 ])
 def test_parse_spec(spec, parsed):
     assert parse_spec(spec) == parsed
+
+
+def test_preset_kind_names_built_in_presets_only():
+    assert preset_kind("fonts:small,res=64") == "fonts" and preset_kind("shapes") == "shapes"
+    assert preset_kind("/data/my faces") is None and preset_kind("") is None
 
 
 def test_specs_open_the_right_dataset(tmp_folder_dataset):
