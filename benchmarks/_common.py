@@ -357,3 +357,22 @@ def run_for(seconds: float) -> None:
     """Keep the Qt event loop running for ``seconds``."""
     end = time.perf_counter() + seconds
     spin(lambda: time.perf_counter() >= end, seconds + 1.0)
+
+
+def tick_for(tick: Callable[[], None], seconds: float, interval_ms: int = 16) -> tuple[float, StallMeter]:
+    """Call ``tick`` every ``interval_ms`` (a 60 Hz hand on a slider or a scroll bar) for ``seconds`` under a
+    StallMeter; returns the elapsed time and the (stopped) meter."""
+    from PySide6.QtCore import Qt, QTimer
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(tick)
+    stall = StallMeter().start()
+    started = time.perf_counter()
+    timer.start()
+    run_for(seconds)
+    timer.stop()
+    elapsed = time.perf_counter() - started
+    stall.stop()
+    return elapsed, stall

@@ -39,7 +39,6 @@ def visible_rows(view: Any) -> list[int]:
 
 
 def scroll_phase(browser: Any, rows_per_s: float, seconds: float, made: list[int]) -> dict[str, Any]:
-    from PySide6.QtCore import Qt, QTimer
 
     view, model = browser.view, browser.model
     bar = view.verticalScrollBar()
@@ -54,17 +53,7 @@ def scroll_phase(browser: Any, rows_per_s: float, seconds: float, made: list[int
         if len(rows):
             coverage.append(sum(model.cached(model.item_at(r)) for r in rows) / len(rows))
 
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(16)
-    timer.timeout.connect(tick)
-    stall = common.StallMeter().start()
-    started = time.perf_counter()
-    timer.start()
-    common.run_for(seconds)
-    timer.stop()
-    elapsed = time.perf_counter() - started
-    stall.stop()
+    elapsed, stall = common.tick_for(tick, seconds)
     thumbs = made[0] - made_before
     stopped = time.perf_counter()
     filled = common.spin(lambda: all(model.cached(model.item_at(r)) for r in visible_rows(view)), 30)

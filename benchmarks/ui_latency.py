@@ -112,7 +112,6 @@ def isolated_moves(probe: SliderProbe, count: int, rng: np.random.Generator, tim
 
 def drag(probe: SliderProbe, seconds: float, step: int = 10) -> dict[str, Any]:
     """Move the slider along a triangle wave every 16 ms; what was shown, how old it was, and the stall."""
-    from PySide6.QtCore import Qt, QTimer
 
     positions = [*range(0, T_STEPS + 1, step), *range(T_STEPS - step, 0, -step)]
     ticks = 0
@@ -124,17 +123,7 @@ def drag(probe: SliderProbe, seconds: float, step: int = 10) -> dict[str, Any]:
         probe.move(positions[ticks % len(positions)])
         ticks += 1
 
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(16)
-    timer.timeout.connect(tick)
-    stall = common.StallMeter().start()
-    started = time.perf_counter()
-    timer.start()
-    common.run_for(seconds)
-    timer.stop()
-    elapsed = time.perf_counter() - started
-    stall.stop()
+    elapsed, stall = common.tick_for(tick, seconds)
     shown = probe.shown[before:]
     ages = [when - probe.set_at[pos] for when, pos, _ in shown if pos in probe.set_at and when >= probe.set_at[pos]]
     common.spin(lambda: not probe.composer._in_flight, 30)  # let the last request land before the next phase

@@ -10,6 +10,29 @@ import pytest
 
 from studio.data import AttributedDataset, open_dataset
 
+# --- torch threads ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread_for_the_session():
+    """Every model in the suite is tiny: threads gain nothing and, on a busy 2-core CI machine, cost many times
+    their gain. Session-scoped so that session- and module-scoped training fixtures run on one thread too."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def back_to_one_torch_thread():
+    """A test that changes the thread count (``--threads auto``, the thread policy) leaves it as it found it."""
+    import torch
+
+    yield
+    torch.set_num_threads(1)
+
 # --- data ---------------------------------------------------------------------------------------
 
 
@@ -47,7 +70,6 @@ def tiny_gzs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory holding a real GZS-Net trained for 60 steps on fonts:tiny,res=32 through the Trainer:
     checkpoints at steps 30 and 60 (``checkpoints/last``), metrics.jsonl, sample grids. Shared by the whole
     session: read it, never write into it."""
-    import torch
 
     from studio.training.trainer import Trainer, TrainSettings
 
@@ -55,12 +77,7 @@ def tiny_gzs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = TrainSettings(method="gzs", dataset="fonts:tiny,res=32", out=out, steps=TINY_GZS_STEPS, batch=4,
                              device="cpu", seed=0, checkpoint_every=30, sample_every=30, log_every=10,
                              method_options=dict(TINY_GZS_OPTIONS))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small gains nothing from threads; on a busy machine they cost a lot
-    try:
-        Trainer(settings).run()
-    finally:
-        torch.set_num_threads(threads)
+    Trainer(settings).run()
     return out
 
 
@@ -176,7 +193,6 @@ def unlabelled_fonts_folder(tmp_path_factory: pytest.TempPathFactory, tiny_fonts
 def train_tiny_method(method: str, dataset: str, out: Path, **overrides) -> Path:
     """Train ``TINY_METHOD_RUNS[method]`` (with ``overrides`` of its options) through the Trainer into ``out``, with a
     checkpoint halfway and one at the end."""
-    import torch
 
     from studio.training.trainer import Trainer, TrainSettings
 
@@ -184,12 +200,7 @@ def train_tiny_method(method: str, dataset: str, out: Path, **overrides) -> Path
     settings = TrainSettings(method=method, dataset=dataset, out=out, steps=steps, batch=batch, device="cpu", seed=0,
                              checkpoint_every=steps // 2, sample_every=0, log_every=steps // 2, amp=False,
                              method_options={**options, **overrides})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Trainer(settings).run()
-    finally:
-        torch.set_num_threads(threads)
+    Trainer(settings).run()
     return out
 
 

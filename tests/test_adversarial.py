@@ -33,12 +33,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("adversarial_run")
     settings = TrainSettings(method="adversarial", dataset=SPEC, out=out, steps=6, batch=8, device="cpu",
                              checkpoint_every=3, sample_every=3, log_every=3, method_options=dict(TINY))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Trainer(settings).run()
-    finally:
-        torch.set_num_threads(threads)
+    Trainer(settings).run()
     return out
 
 

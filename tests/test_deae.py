@@ -24,14 +24,6 @@ TINY = {"width": 8, "hidden": 32}
 SPEC = "fonts:tiny,res=32"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a CPU shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def data(tiny_fonts) -> TrainingData:

@@ -123,7 +123,6 @@ def test_a_stop_on_one_rank_stops_both_at_the_same_step(two_ranks):
 
 def test_two_ranks_see_other_data_than_one_and_resume_with_one(two_ranks, tmp_path):
     root, _ = two_ranks
-    torch.set_num_threads(1)
     single = Trainer(settings(tmp_path / "single", 6)).run()
     ours, theirs = load_model(single.checkpoint).method.state_dict(), load_model(root / "straight").method.state_dict()
     assert any(not torch.equal(ours[k], theirs[k]) for k in ours)

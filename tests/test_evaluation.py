@@ -21,14 +21,6 @@ from studio.training.model_io import build_method, save_checkpoint
 EVALUATIONS = ["zero_shot", "coprediction", "reconstruction"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine threads cost many times their gain."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def untrained_checkpoint(tiny_gzs_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -16,14 +16,6 @@ from studio.training.data import TrainingData
 TINY = {"width": 8, "hidden": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and far faster when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def data(tiny_fonts) -> TrainingData:
@@ -85,6 +77,29 @@ def test_batched_gradients_equal_the_reference(data):
     unbatched_losses(model, batch)["loss"].backward()
     for got, want in zip(batched, (p.grad for p in model.parameters())):
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [
+    {"weight_reconstruction": 0.0, "weight_swap": 0.0, "weight_cycle": 0.0},
+    {"weight_swap": 0.0, "weight_cycle": 0.0},
+    {"weight_reconstruction": 0.0, "weight_swap": 0.0, "weight_composite": 0.0},
+])
+def test_encoding_only_the_read_columns_keeps_losses_and_gradients(data, weights):
+    """With some terms off, the step encodes fewer images; its losses and gradients must not change."""
+    model = make_model(data, **weights)
+    batch = model.sample_batch(data, np.random.default_rng(5), 3)
+    batched = model.compute_losses(batch)
+    batched["loss"].backward()
+    got = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    reference = unbatched_losses(model, batch)
+    reference["loss"].backward()
+    assert set(batched) == set(reference)
+    for name in batched:
+        assert float(batched[name].detach()) == pytest.approx(float(reference[name].detach()), rel=1e-5), name
+    for g, p in zip(got, model.parameters()):
+        want = p.grad if p.grad is not None else torch.zeros_like(g)
+        torch.testing.assert_close(g, want, rtol=1e-3, atol=1e-6)
 
 
 def test_zero_weights_drop_their_terms(data):

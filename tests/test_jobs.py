@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from studio.service.composition import Composition, ItemSource
 from studio.service.model_service import ModelService
@@ -17,14 +16,6 @@ from studio.training.trainer import TrainSettings
 WAIT = 120  # seconds to wait for a job before the test fails (never an assertion about speed)
 TINY = {"width": 8, "hidden": 32, "residual_blocks": 0, "kernel": 3, "latent_dim": 10, "lr": 1e-3}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train fastest on one thread, and far faster when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -22,14 +22,6 @@ SPEC = "fonts:tiny,res=32"
 SMALL = {"class_dim": 8, "content_dim": 8, "width": 8, "hidden": 32, "recon_loss": "pixel"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a CPU shared with other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def settings(out: Path, steps: int, stage1: int, stage2: int, **extra) -> TrainSettings:
     options = {**SMALL, "stage1_steps": stage1, "stage2_steps": stage2, **extra}

@@ -44,12 +44,7 @@ def train(spec: str, out: Path, steps: int, resume: bool = False, **options) -> 
     settings = TrainSettings(method="mixing", dataset=spec, out=out, steps=steps, batch=4, device="cpu", seed=1,
                              resume=resume, checkpoint_every=3, sample_every=3, log_every=1,
                              method_options={**TINY, "refresh_every": 2, **options})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Trainer(settings).run()
-    finally:
-        torch.set_num_threads(threads)
+    Trainer(settings).run()
     return out / "checkpoints" / "last.safetensors"
 
 

@@ -23,14 +23,6 @@ DATASET = "fonts:tiny,res=32"
 TINY = {"width": 8, "hidden": 32, "lr": 1e-3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and far faster when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def settings(out: Path, steps: int, **kw) -> TrainSettings:
     base = {"method": "gzs", "dataset": DATASET, "out": out, "steps": steps, "batch": 2, "device": "cpu",
@@ -75,11 +67,15 @@ def test_run_directory_layout_and_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(loaded.method.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
 
 
-def test_resume_is_exact(tmp_path):
-    Trainer(settings(tmp_path / "straight", 6, checkpoint_every=3)).run()
-    first = Trainer(settings(tmp_path / "split", 3)).run()
-    assert first.step == 3
-    second = Trainer(settings(tmp_path / "split", 6, resume=True)).run()
+@pytest.mark.parametrize("lr_decay", ["none", "cosine"])
+def test_resume_is_exact(tmp_path, lr_decay):
+    Trainer(settings(tmp_path / "straight", 6, checkpoint_every=3, lr_decay=lr_decay)).run()
+    # The first part is told the whole run's length (so a schedule follows the same curve) and stopped at 3.
+    interrupted = Trainer(settings(tmp_path / "split", 6, lr_decay=lr_decay))
+    interrupted.callbacks.on_progress = lambda event: event.step == 3 and interrupted.request_stop()
+    first = interrupted.run()
+    assert first.step == 3 and first.stopped
+    second = Trainer(settings(tmp_path / "split", 6, resume=True, lr_decay=lr_decay)).run()
     assert second.step == 6
     straight = weights(tmp_path / "straight")
     resumed = weights(tmp_path / "split")
@@ -216,6 +212,29 @@ def test_thread_policy_fixed_auto_and_bad_values():
             ThreadPolicy("0")
     finally:
         torch.set_num_threads(before)
+
+
+def test_learning_rate_schedules_end_at_zero_and_scale_every_group():
+    from studio.training.trainer import lr_factor, set_learning_rates
+
+    assert [lr_factor("none", s, 10) for s in (0, 5, 10)] == [1.0, 1.0, 1.0]
+    assert [lr_factor("linear", s, 10) for s in (0, 5, 10)] == [1.0, 0.5, 0.0]
+    assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 10, 10) == pytest.approx(0.0)
+    assert lr_factor("cosine", 5, 10) == pytest.approx(0.5)
+    with pytest.raises(StudioError, match="lr-decay"):
+        lr_factor("step", 1, 10)
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([{"params": [a], "lr": 1e-3}, {"params": [b], "lr": 1e-2}])
+    set_learning_rates({"model": optimizer}, 0.5)
+    set_learning_rates({"model": optimizer}, 0.25)  # from the initial rates, not compounded
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([2.5e-4, 2.5e-3])
+
+
+def test_a_decayed_run_trains_differently_from_a_constant_one(tmp_path):
+    Trainer(settings(tmp_path / "constant", 4)).run()
+    Trainer(settings(tmp_path / "cosine", 4, lr_decay="cosine")).run()
+    constant, cosine = weights(tmp_path / "constant"), weights(tmp_path / "cosine")
+    assert any(not torch.equal(constant[k], cosine[k]) for k in constant)
 
 
 def test_divergence_check_tells_skipped_fp16_steps_from_divergence() -> None:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from studio.errors import StudioError
 from studio.ui import errors
@@ -27,13 +26,6 @@ def close_error_dialogs() -> list[ErrorDialog]:
         dialog.close()
     return dialogs
 
-
-@pytest.fixture
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -283,7 +275,7 @@ def start_long_job(window: MainWindow, qtbot, runs: Path) -> None:
     qtbot.waitUntil(lambda: window.activity_label.text().startswith("Training: step"), timeout=10_000)
 
 
-def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_settings, tmp_path, one_torch_thread):
+def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_settings, tmp_path):
     window = AnsweringWindow(ui_service, ui_settings)
     qtbot.addWidget(window)
     window.show()
@@ -301,8 +293,7 @@ def test_closing_with_a_running_job_asks_and_stops_it(qtbot, ui_service, ui_sett
     assert Path(tab.job.result.checkpoint).exists()
 
 
-def test_closing_can_keep_a_job_running_in_the_background(qtbot, ui_service, ui_settings, tmp_path,
-                                                          one_torch_thread):
+def test_closing_can_keep_a_job_running_in_the_background(qtbot, ui_service, ui_settings, tmp_path):
     window = AnsweringWindow(ui_service, ui_settings)
     qtbot.addWidget(window)
     window.show()
@@ -328,7 +319,7 @@ def test_opening_shapes_with_the_fonts_model_brings_the_shipped_shapes_model(qtb
     qtbot.addWidget(window)
     window.start_session(shipped["fonts-gzs"], "fonts:tiny", prompt=False)
     qtbot.waitUntil(lambda: ui_service.model is not None and ui_service.dataset is not None, timeout=60_000)
-    assert "letter" in window.composer.slot_names()
+    qtbot.waitUntil(lambda: "letter" in window.composer.slot_names(), timeout=30_000)  # filled on the next event
 
     window.open_dataset("shapes:tiny")
     qtbot.waitUntil(lambda: Path(ui_service.model.path) == shipped["shapes-gzs"], timeout=60_000)

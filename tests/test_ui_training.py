@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 
 from studio.errors import StudioError
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.usefixtures("no_leaks")
 #: Small enough for a few steps a second on a busy CPU (the same shape as conftest's tiny_gzs_run).
 TINY = {"width": 8, "hidden": 64, "residual_blocks": 1, "latent_dim": 20, "kernel": 3, "norm": "batch"}
 
-
-@pytest.fixture
-def one_torch_thread():
-    """A model this small gains nothing from threads; on a shared machine they cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def fill_tiny_run(tab: TrainingTab, steps: int) -> None:
@@ -109,6 +100,9 @@ def test_settings_come_from_the_form(qtbot, ui_service, tmp_path):
     assert settings.method_options == {k: v for k, v in TINY.items() if v != getattr(
         get_method("gzs").config_class(), k)}
     assert settings.out.parent == tmp_path / "runs" and settings.out.name.startswith("gzs-fonts-tiny-")
+    assert settings.lr_decay == "none"
+    tab.lr_decay_combo.setCurrentIndex(tab.lr_decay_combo.findData("cosine"))
+    assert tab.settings().lr_decay == "cosine"
     tab.init_edit.setText(str(tmp_path / "x.safetensors"))
     tab.resume_check.setChecked(True)
     with pytest.raises(StudioError, match="fine-tuning"):
@@ -117,7 +111,7 @@ def test_settings_come_from_the_form(qtbot, ui_service, tmp_path):
 
 
 # --- a real run ----------------------------------------------------------------------------------------------------
-def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, tmp_path, one_torch_thread):
+def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, tmp_path):
     tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
     qtbot.addWidget(tab)
     tab.show()
@@ -143,7 +137,7 @@ def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, 
     tab.shutdown()
 
 
-def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path, one_torch_thread):
+def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path):
     tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
     qtbot.addWidget(tab)
     fill_tiny_run(tab, steps=100_000)
@@ -166,8 +160,7 @@ def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path, one_torch_thre
     tab.shutdown()
 
 
-def test_fine_tune_takes_the_checkpoints_settings_and_trains_on(qtbot, ui_service, tmp_path, tiny_gzs_run,
-                                                                  one_torch_thread):
+def test_fine_tune_takes_the_checkpoints_settings_and_trains_on(qtbot, ui_service, tmp_path, tiny_gzs_run):
     tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
     qtbot.addWidget(tab)
     tab.set_method("mixing")

@@ -16,7 +16,7 @@ from studio.errors import StudioError
 from studio.methods.config import ConfigField, config_fields, parse_value
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
-from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
+from studio.training.trainer import LR_DECAYS, ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
 
 DEFAULT_METHOD = "gzs"
 OPTION_PREFIX = "method_option__"
@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
                         help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
+    parser.add_argument("--lr-decay", default="none", choices=LR_DECAYS,
+                        help="learning-rate schedule over --steps: constant (none), or cosine or linear decay to zero "
+                             "at the last step (a short run ends sharper with one)")
     parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
@@ -165,7 +168,8 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         method=args.method, dataset=args.dataset, out=args.out, device=args.device, seed=args.seed,
         resume=args.resume, init_from=args.init_from, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
-        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes, method_options=options,
+        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes, lr_decay=args.lr_decay,
+        method_options=options,
         **{**defaults, **extra})
 
 

@@ -155,7 +155,7 @@ class GZSNet(Method):
         images = batch["images"]
         b, m, d = batch["items"].shape[0], self.num_attributes, self.latent_dim
         x = images.view(b, m + 2, *images.shape[1:])
-        z = self.encoder(images).view(b, m + 2, d)
+        z = self._encode_needed(x)
         centre, partners, other = z[:, 0], z[:, 1:m + 1], z[:, m + 1]
         mask = self.chunk_mask  # (m, d)
 
@@ -192,6 +192,28 @@ class GZSNet(Method):
                    "composite": c.weight_composite, "cycle": c.weight_cycle}
         total = sum(weights[k] * v for k, v in losses.items())
         return {"loss": total if isinstance(total, Tensor) else images.new_zeros(()), **losses}
+
+    def _encode_needed(self, x: Tensor) -> Tensor:
+        """Latents (B, m + 2, d) of a batch of groups, encoding only the columns some weighted term reads: with
+        the swap, reconstruction and cycle terms off, only the partners (the composite's sources) are encoded
+        and the other rows stay zero."""
+        c = self.config
+        b, columns = x.shape[0], x.shape[1]
+        m = columns - 2
+        wanted = torch.zeros(columns, dtype=torch.bool)
+        if c.weight_reconstruction > 0 or c.weight_swap > 0:
+            wanted[:m + 1] = True
+        if c.weight_composite > 0:
+            wanted[1:m + 1] = True
+        if c.weight_cycle > 0:
+            wanted[[0, m + 1]] = True
+        if bool(wanted.all()):
+            return self.encoder(x.reshape(-1, *x.shape[2:])).view(b, columns, self.latent_dim)
+        picked = wanted.nonzero().squeeze(1).tolist()
+        encoded = self.encoder(x[:, picked].reshape(-1, *x.shape[2:])).view(b, len(picked), self.latent_dim)
+        z = encoded.new_zeros(b, columns, self.latent_dim)
+        z[:, picked] = encoded
+        return z
 
     def pixel_loss(self, output: Tensor, target: Tensor) -> Tensor:
         if self.config.pixel_loss == "mse":

@@ -63,6 +63,8 @@ class TrainSettings:
     test_fraction: float = 0.25
     #: stop (and save) after this many minutes of this invocation's training loop; 0: no time limit
     minutes: float = 0.0
+    #: learning-rate schedule over ``steps``: constant, or cosine/linear decay to zero at the last step
+    lr_decay: str = "none"
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -237,6 +239,7 @@ class Trainer:
                 self._running.wait(0.5)
                 continue
             started = time.perf_counter()
+            set_learning_rates(optimizers, lr_factor(s.lr_decay, step, s.steps))
             batch = method.sample_batch(data, rng, s.batch)
             latest = method.training_step(batch, optimizers, step, ctx)
             if multi:  # losses of the global batch, so every rank sees (and judges divergence on) the same figures
@@ -462,6 +465,32 @@ class Trainer:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+LR_DECAYS = ("none", "cosine", "linear")
+
+
+def lr_factor(decay: str, step: int, steps: int) -> float:
+    """Multiplier of every optimiser's initial learning rate at ``step`` of ``steps``.
+
+    A short run gains most from ending at a small learning rate: the last steps average out the noise that a
+    constant rate keeps injecting. It depends on the step alone, so a resumed run continues the same curve.
+    """
+    if decay == "none" or steps <= 0:
+        return 1.0
+    progress = min(max(step / steps, 0.0), 1.0)
+    if decay == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if decay == "linear":
+        return 1.0 - progress
+    raise StudioError(f"unknown --lr-decay {decay!r}; choose one of {', '.join(LR_DECAYS)}")
+
+
+def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Scale each parameter group's rate from the one it started with (kept in the group, so checkpoints hold it)."""
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+
 def diverged(losses: dict[str, float], skips_overflow: bool) -> bool:
     """A non-finite loss means training diverged. A non-finite gradient norm means the same, except under float16
     loss scaling, where it marks a step the scaler skipped (it lowers the scale and goes on)."""

@@ -409,6 +409,12 @@ class TrainingTab(QWidget):
         self.batch_spin.setValue(8)
         self.batch_spin.setToolTip("Batch size; for GZS-Net and DEAE it counts groups (several images each), "
                                    "for the other methods images")
+        self.lr_decay_combo = QComboBox()
+        for decay, label in (("none", "constant"), ("cosine", "cosine decay to zero"),
+                             ("linear", "linear decay to zero")):
+            self.lr_decay_combo.addItem(label, decay)
+        self.lr_decay_combo.setToolTip("Learning-rate schedule over the run's steps; a short run ends sharper with "
+                                       "a decay")
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto takes a CUDA GPU, then Apple MPS, then the CPU")
@@ -461,6 +467,7 @@ class TrainingTab(QWidget):
         run_form.addRow("Method", self.method_combo)
         run_form.addRow("Steps", self.steps_spin)
         run_form.addRow("Batch", self.batch_spin)
+        run_form.addRow("Learning rate", self.lr_decay_combo)
         run_form.addRow("Device", self.device_combo)
         run_form.addRow("Seed", self.seed_spin)
         run_form.addRow("Output folder", out_row)
@@ -636,7 +643,7 @@ class TrainingTab(QWidget):
             batch=self.batch_spin.value(), device=self.device_combo.currentText(), seed=self.seed_spin.value(),
             resume=self.resume_check.isChecked(), init_from=init, checkpoint_every=self.checkpoint_spin.value(),
             sample_every=self.sample_spin.value(), log_every=self.log_spin.value(),
-            method_options=self.config_form.changed_values())
+            lr_decay=self.lr_decay_combo.currentData(), method_options=self.config_form.changed_values())
 
     def _on_choose_dataset_folder(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Dataset folder (images + attributes.csv)")
