@@ -11,7 +11,7 @@ import torch
 
 from studio.data.splits import ZeroShotSplit
 from studio.errors import StudioError
-from studio.methods.base import MethodContext
+from studio.methods.base import MethodContext, StepContext
 from studio.methods.lord import CLASS_SLOT, CONTENT_SLOT, Lord, LordConfig
 from studio.methods.perceptual import PixelLoss, VGGPerceptualLoss, cached_vgg_weights, make_reconstruction_loss
 from studio.training.data import TrainingData
@@ -90,6 +90,22 @@ def test_stage2_encoders_reproduce_stage1_codes(tmp_path: Path, tiny_fonts) -> N
         # class, ~0.4 for content after 100 stage-2 steps; an untrained encoder is more than 10x further off).
         assert own.mean() < 0.7 * shuffled.mean(), slot
         assert own.mean() < 0.2 * fresh_err.mean(), slot
+
+
+def test_stage2_noise_reaches_the_generator(tiny_fonts) -> None:
+    split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
+    data = TrainingData(tiny_fonts, split)
+
+    def recon_loss(noise: float, seed: int) -> float:
+        torch.manual_seed(0)
+        lord = Lord(LordConfig(**{**SMALL, "stage1_steps": 0, "stage2_noise": noise}),
+                    MethodContext(tiny_fonts.schema, 32, len(split.train)))
+        batch = lord.sample_batch(data, np.random.default_rng(0), 8)
+        torch.manual_seed(seed)
+        return lord.training_step(batch, lord.make_optimizers(), 0, StepContext(torch.device("cpu")))["recon"]
+
+    assert recon_loss(0.0, 1) == recon_loss(0.0, 2)
+    assert recon_loss(1.0, 1) != recon_loss(1.0, 2)
 
 
 def test_pixel_loss_without_weights_and_vgg_loss_from_the_hub_cache(tmp_path: Path, tiny_fonts) -> None:
