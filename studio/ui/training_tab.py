@@ -467,7 +467,7 @@ class TrainingTab(QWidget):
         run_form.addRow("Method", self.method_combo)
         run_form.addRow("Steps", self.steps_spin)
         run_form.addRow("Batch", self.batch_spin)
-        run_form.addRow("Learning rate", self.lr_decay_combo)
+        run_form.addRow("LR schedule", self.lr_decay_combo)
         run_form.addRow("Device", self.device_combo)
         run_form.addRow("Seed", self.seed_spin)
         run_form.addRow("Output folder", out_row)
