@@ -39,7 +39,6 @@ def visible_rows(view: Any) -> list[int]:
 
 
 def scroll_phase(browser: Any, rows_per_s: float, seconds: float, made: list[int]) -> dict[str, Any]:
-
     view, model = browser.view, browser.model
     bar = view.verticalScrollBar()
     row_px = model.thumbnail_size() + 2 * view.spacing()

@@ -112,7 +112,6 @@ def isolated_moves(probe: SliderProbe, count: int, rng: np.random.Generator, tim
 
 def drag(probe: SliderProbe, seconds: float, step: int = 10) -> dict[str, Any]:
     """Move the slider along a triangle wave every 16 ms; what was shown, how old it was, and the stall."""
-
     positions = [*range(0, T_STEPS + 1, step), *range(T_STEPS - step, 0, -step)]
     ticks = 0
     probe.set_at.clear()

@@ -70,7 +70,6 @@ def tiny_gzs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory holding a real GZS-Net trained for 60 steps on fonts:tiny,res=32 through the Trainer:
     checkpoints at steps 30 and 60 (``checkpoints/last``), metrics.jsonl, sample grids. Shared by the whole
     session: read it, never write into it."""
-
     from studio.training.trainer import Trainer, TrainSettings
 
     out = tmp_path_factory.mktemp("tiny_gzs_run")
@@ -193,7 +192,6 @@ def unlabelled_fonts_folder(tmp_path_factory: pytest.TempPathFactory, tiny_fonts
 def train_tiny_method(method: str, dataset: str, out: Path, **overrides) -> Path:
     """Train ``TINY_METHOD_RUNS[method]`` (with ``overrides`` of its options) through the Trainer into ``out``, with a
     checkpoint halfway and one at the end."""
-
     from studio.training.trainer import Trainer, TrainSettings
 
     steps, batch, options = TINY_METHOD_RUNS[method]

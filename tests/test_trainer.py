@@ -86,6 +86,23 @@ def test_resume_is_exact(tmp_path, lr_decay):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_keeps_the_runs_schedule_and_refuses_another(tmp_path):
+    """`--resume` without --lr-decay goes on along the run's own curve; naming a different one is refused."""
+    Trainer(settings(tmp_path / "straight", 4, lr_decay="cosine")).run()
+    interrupted = Trainer(settings(tmp_path / "split", 4, lr_decay="cosine"))
+    interrupted.callbacks.on_progress = lambda event: event.step == 2 and interrupted.request_stop()
+    interrupted.run()
+    with pytest.raises(StudioError, match="keeps the run's learning-rate schedule"):
+        Trainer(settings(tmp_path / "split", 4, resume=True, lr_decay="linear")).run()
+    resumed = Trainer(settings(tmp_path / "split", 4, resume=True))
+    resumed.run()
+    assert resumed.settings.lr_decay == "cosine"
+    straight = weights(tmp_path / "straight")
+    for name, value in weights(tmp_path / "split").items():
+        assert torch.equal(straight[name], value), name
+    assert json.loads((tmp_path / "split/config.json").read_text())["settings"]["lr_decay"] == "cosine"
+
+
 def test_resume_after_a_kill_drops_log_lines_past_the_checkpoint(tmp_path):
     run = tmp_path / "run"
     Trainer(settings(run, 2)).run()

@@ -103,6 +103,8 @@ def test_settings_come_from_the_form(qtbot, ui_service, tmp_path):
     assert settings.lr_decay == "none"
     tab.lr_decay_combo.setCurrentIndex(tab.lr_decay_combo.findData("cosine"))
     assert tab.settings().lr_decay == "cosine"
+    tab.resume_check.setChecked(True)  # a continued run keeps the schedule it started with
+    assert not tab.lr_decay_combo.isEnabled() and tab.settings().lr_decay is None
     tab.init_edit.setText(str(tmp_path / "x.safetensors"))
     tab.resume_check.setChecked(True)
     with pytest.raises(StudioError, match="fine-tuning"):

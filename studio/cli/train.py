@@ -38,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
                         help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
-    parser.add_argument("--lr-decay", default="none", choices=LR_DECAYS,
-                        help="learning-rate schedule over --steps: constant (none), or cosine or linear decay to zero "
-                             "at the last step (a short run ends sharper with one)")
+    parser.add_argument("--lr-decay", default=None, choices=LR_DECAYS,
+                        help="learning-rate schedule over --steps: constant (none, the default), or cosine or linear "
+                             "decay to zero at the last step (a short run ends sharper with one); --resume keeps "
+                             "the run's")
     parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",

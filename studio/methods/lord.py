@@ -232,10 +232,9 @@ class Lord(Method):
         with ctx.autocast():
             class_code = self.class_encoder(images)
             content_code = self.content_encoder(images)
-            into_generator = content_code
-            if c.stage2_noise > 0:
-                into_generator = content_code + c.stage2_noise * torch.randn_like(content_code)
-            output = self.generator(class_code, into_generator)
+            noise = c.stage2_noise * torch.randn_like(content_code) if c.stage2_noise > 0 else 0.0
+            noisy = content_code + noise
+            output = self.generator(class_code, noisy)
         recon = self.reconstruction_loss(output.float(), images)
         class_err = (class_code.float() - target[CLASS_SLOT]).pow(2).mean()
         content_err = (content_code.float() - target[CONTENT_SLOT]).pow(2).mean()

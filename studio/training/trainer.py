@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,9 @@ class TrainSettings:
     test_fraction: float = 0.25
     #: stop (and save) after this many minutes of this invocation's training loop; 0: no time limit
     minutes: float = 0.0
-    #: learning-rate schedule over ``steps``: constant, or cosine/linear decay to zero at the last step
-    lr_decay: str = "none"
+    #: learning-rate schedule over ``steps``: constant (none), or cosine/linear decay to zero at the last step;
+    #: None: a resumed run's own schedule, a new run's "none"
+    lr_decay: str | None = None
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -176,6 +177,8 @@ class Trainer:
                 method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
             else:
                 method, optimizers, rng, step = self._start(context, device)
+                self.settings = replace(s, lr_decay=s.lr_decay or "none")
+            s = self.settings  # the schedule is now resolved (and recorded with the run)
         except Exception as e:
             distributed.check_started(e)
             raise
@@ -314,6 +317,11 @@ class Trainer:
         if changed:
             raise StudioError(f"--resume keeps the run's method options; {', '.join(changed)} differ from the "
                               "checkpoint. Drop them, or start a new run (--init-from to keep the weights)")
+        decay = (loaded.meta.get("settings") or {}).get("lr_decay") or "none"
+        if s.lr_decay not in (None, decay):
+            raise StudioError(f"--resume keeps the run's learning-rate schedule ({decay}); drop --lr-decay "
+                              f"{s.lr_decay}, or start a new run (--init-from to keep the weights)")
+        self.settings = replace(s, lr_decay=decay)
         optimizers = method.make_optimizers()
         rng = loaded.restore_training_state(optimizers)
         if rng is None:

@@ -414,7 +414,7 @@ class TrainingTab(QWidget):
                              ("linear", "linear decay to zero")):
             self.lr_decay_combo.addItem(label, decay)
         self.lr_decay_combo.setToolTip("Learning-rate schedule over the run's steps; a short run ends sharper with "
-                                       "a decay")
+                                       "a decay. A continued run keeps the schedule it started with")
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto takes a CUDA GPU, then Apple MPS, then the CPU")
@@ -444,6 +444,7 @@ class TrainingTab(QWidget):
         out_row.addWidget(out_browse)
         self.resume_check = QCheckBox("Continue the run in this folder")
         self.resume_check.setToolTip("Resume exactly from the folder's last checkpoint (same settings)")
+        self.resume_check.toggled.connect(self.lr_decay_combo.setDisabled)  # a resumed run keeps its schedule
 
         self.init_edit = QLineEdit()
         self.init_edit.setPlaceholderText("(train from scratch)")
@@ -643,7 +644,8 @@ class TrainingTab(QWidget):
             batch=self.batch_spin.value(), device=self.device_combo.currentText(), seed=self.seed_spin.value(),
             resume=self.resume_check.isChecked(), init_from=init, checkpoint_every=self.checkpoint_spin.value(),
             sample_every=self.sample_spin.value(), log_every=self.log_spin.value(),
-            lr_decay=self.lr_decay_combo.currentData(), method_options=self.config_form.changed_values())
+            lr_decay=None if self.resume_check.isChecked() else self.lr_decay_combo.currentData(),
+            method_options=self.config_form.changed_values())
 
     def _on_choose_dataset_folder(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Dataset folder (images + attributes.csv)")
