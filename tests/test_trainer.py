@@ -273,3 +273,75 @@ def test_time_limit_stops_saves_and_resume_continues(tmp_path):
     assert load_model(first.checkpoint).step == first.step
     second = Trainer(settings(run, first.step + 3, resume=True)).run()
     assert not second.stopped and second.step == first.step + 3
+
+
+def test_a_budgeted_run_ends_when_its_time_is_spent_with_the_schedule_at_its_end(tmp_path):
+    """``budget_minutes`` counts training time over resumes, ends the run as finished, and drives the schedule."""
+    run = tmp_path / "run"
+    first = Trainer(settings(run, 100_000, budget_minutes=0.04, minutes=0.01, lr_decay="cosine")).run()
+    assert first.stopped and first.step > 0  # --minutes (this invocation) came first
+
+    def last_lr(loaded) -> float:
+        optimizers = loaded.method.make_optimizers()
+        loaded.restore_training_state(optimizers)
+        return optimizers["model"].param_groups[0]["lr"]
+
+    stopped = load_model(first.checkpoint)
+    spent, lr_at_stop = stopped.meta["trained_seconds"], last_lr(stopped)
+    assert 0.6 <= spent < 2.4
+    assert lr_at_stop < 1e-3  # the cosine runs over the budget's time, not over the 100,000 steps
+    second = Trainer(settings(run, 100_000, resume=True)).run()
+    assert not second.stopped and first.step < second.step < 100_000
+    loaded = load_model(second.checkpoint)
+    assert loaded.meta["trained_seconds"] >= 2.4 and loaded.meta["settings"]["budget_minutes"] == 0.04
+    assert last_lr(loaded) < lr_at_stop  # the resumed run went on down the same curve, from the time spent
+    again = Trainer(settings(run, 100_000, resume=True)).run()
+    assert not again.stopped and again.step == second.step  # nothing left to spend
+    with pytest.raises(StudioError, match="budget"):
+        Trainer(settings(run, 100_000, resume=True, budget_minutes=1.0)).run()
+
+
+def test_the_schedule_follows_whichever_limit_is_nearer(tmp_path):
+    """Steps that run out before a long budget still take the learning rate to zero by the last step."""
+    by_steps = Trainer(settings(tmp_path / "steps", 4, lr_decay="linear")).run()
+    budgeted = Trainer(settings(tmp_path / "budget", 4, lr_decay="linear", budget_minutes=600.0)).run()
+    assert not budgeted.stopped and budgeted.step == 4
+    a, b = weights(by_steps.checkpoint), weights(budgeted.checkpoint)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _cli_settings(tmp_path, *args: str):
+    from studio.cli.main import build_parser
+    from studio.cli.train import settings_from_args
+
+    return settings_from_args(build_parser().parse_args(
+        ["train", "--dataset", DATASET, "--out", str(tmp_path / "run"), *args]))
+
+
+def test_cpu_recipe_fills_what_the_command_leaves_unset(tmp_path, capsys):
+    from studio.methods.gzs import GZSNet
+
+    recipe = GZSNet.recipes["cpu"]
+    s = _cli_settings(tmp_path, "--device", "cpu")
+    assert "recipe 'cpu'" in capsys.readouterr().err
+    assert s.budget_minutes == recipe.settings["budget_minutes"] and s.lr_decay == "cosine" and s.batch == 4
+    assert s.method_options == recipe.options
+    s = _cli_settings(tmp_path, "--device", "cpu", "--batch", "16", "--width", "20", "--budget-minutes", "0")
+    assert s.batch == 16 and s.budget_minutes == 0 and s.method_options["width"] == 20
+    assert s.method_options["pixel_loss"] == "mse"
+    plain = _cli_settings(tmp_path, "--device", "cpu", "--recipe", "none")
+    assert plain.method_options == {} and plain.budget_minutes is None and plain.lr_decay is None
+    deae = _cli_settings(tmp_path, "--method", "deae", "--device", "cpu")  # GZS-Net's recipe would drop its terms
+    assert deae.method_options == {} and deae.budget_minutes is None
+    with pytest.raises(StudioError, match="no such recipe"):
+        _cli_settings(tmp_path, "--recipe", "fast")
+
+
+def test_cli_resume_keeps_the_runs_steps_and_batch_and_takes_no_recipe(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["train", "--dataset", DATASET, "--out", str(out), "--device", "cpu", "--width", "8", "--hidden", "32"]
+    assert main([*common, "--recipe", "none", "--steps", "3", "--batch", "3"]) == 0
+    resumed = _cli_settings(tmp_path, "--device", "cpu", "--resume")
+    assert (resumed.steps, resumed.batch, resumed.method_options) == (3, 3, {})
+    assert "recipe" not in capsys.readouterr().err.split("training gzs")[-1]
+    assert _cli_settings(tmp_path, "--device", "cpu", "--resume", "--steps", "5").steps == 5

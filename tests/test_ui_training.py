@@ -112,6 +112,31 @@ def test_settings_come_from_the_form(qtbot, ui_service, tmp_path):
     tab.shutdown()
 
 
+def test_a_recipe_fills_the_form_and_the_budget_reaches_the_settings(qtbot, ui_service, tmp_path):
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    tab.set_method("gzs")
+    recipe = get_method("gzs").recipes["cpu"]
+    assert tab.recipe_combo.isEnabled() and tab.recipe_combo.findData("cpu") > 0
+    tab.recipe_combo.setCurrentIndex(tab.recipe_combo.findData("cpu"))
+    tab.recipe_combo.activated.emit(tab.recipe_combo.currentIndex())  # as a person picking it
+    settings = tab.settings()
+    assert settings.budget_minutes == recipe.settings["budget_minutes"] and settings.lr_decay == "cosine"
+    assert settings.batch == recipe.settings["batch"] and settings.steps == recipe.settings["steps"]
+    defaults = get_method("gzs").config_class()
+    assert {k: settings.method_options.get(k, getattr(defaults, k)) for k in recipe.options} == recipe.options
+    tab.config_form.set_value("width", 20)  # still editable
+    assert tab.settings().method_options["width"] == 20
+    tab.apply_recipe(None)  # back to the method's defaults
+    settings = tab.settings()
+    assert settings.method_options == {} and settings.budget_minutes == 0 and settings.lr_decay == "none"
+    tab.resume_check.setChecked(True)  # a continued run keeps its budget
+    assert not tab.budget_spin.isEnabled() and tab.settings().budget_minutes is None
+    tab.set_method("lord")
+    assert not tab.recipe_combo.isEnabled()
+    tab.shutdown()
+
+
 # --- a real run ----------------------------------------------------------------------------------------------------
 def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, tmp_path):
     tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")

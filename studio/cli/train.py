@@ -7,6 +7,7 @@ that method's flags (names, defaults, help, choices and bounds all come from the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -39,9 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
                         help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
     parser.add_argument("--lr-decay", default=None, choices=LR_DECAYS,
-                        help="learning-rate schedule over --steps: constant (none, the default), or cosine or linear "
-                             "decay to zero at the last step (a short run ends sharper with one); --resume keeps "
-                             "the run's")
+                        help="learning-rate schedule over --steps (or --budget-minutes): constant (none, the default), "
+                             "or cosine or linear decay to zero at the end (a short run ends sharper with one); "
+                             "--resume keeps the run's")
+    parser.add_argument("--budget-minutes", type=float, default=None, metavar="M",
+                        help="total training time of the run, over all its resumes: it ends when M minutes are spent "
+                             "(or at --steps), and --lr-decay follows whichever of the two is nearer, so a slow or "
+                             "busy machine still finishes the schedule; 0: none; --resume keeps the run's")
+    parser.add_argument("--recipe", default="auto", metavar="NAME",
+                        help="a measured set of settings and method options that fills in every value this command "
+                             "leaves unset: auto (the method's 'cpu' recipe when training on a CPU, else none), "
+                             "none, or a recipe's name (`--method NAME --help` lists the method's); not used with "
+                             "--resume, which keeps the run's own")
     parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
@@ -74,7 +84,8 @@ class MethodOptionsParser(argparse.ArgumentParser):
             return
         cls = get_method(method)
         taken = set(self._option_string_actions)
-        group = self.add_argument_group(f"{method} options", cls.config_class.__doc__)
+        recipes = "".join(f" Recipe '{name}': {r.summary}." for name, r in cls.recipes.items())
+        group = self.add_argument_group(f"{method} options", f"{cls.config_class.__doc__}{recipes}")
         for f in config_fields(cls.config_class):
             flag = f"--{f.name.replace('_', '-')}"
             if flag in taken:
@@ -158,20 +169,59 @@ class ThreadPolicy:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    options = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX)}
-    extra: dict[str, Any] = {}
-    if args.steps is not None:
-        extra["steps"] = args.steps
-    if args.batch is not None:
-        extra["batch"] = args.batch
-    defaults = getattr(get_method(args.method), "train_defaults", {})
+    """The run's settings: explicit flags first, then (new run) the recipe or (--resume) the run's own steps and
+    batch, then the method's defaults."""
+    cls = get_method(args.method)
+    explicit_options = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX)}
+    explicit = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr_decay": args.lr_decay,
+                                  "budget_minutes": args.budget_minutes}.items() if v is not None}
+    base: dict[str, Any] = dict(getattr(cls, "train_defaults", {}))
+    options: dict[str, Any] = {}
+    if args.resume:
+        base.update(_stored_run_settings(args.out))
+    else:
+        recipe_name = choose_recipe(cls, args.recipe, args.device)
+        if recipe_name is not None:
+            recipe = cls.recipes[recipe_name]
+            base.update(recipe.settings)
+            options.update(recipe.options)
+            if distributed.is_main():
+                print(f"recipe {recipe_name!r} for {cls.name}: {recipe.summary}. Options given here override it; "
+                      "--recipe none trains with the method's defaults", file=sys.stderr)
     return TrainSettings(
         method=args.method, dataset=args.dataset, out=args.out, device=args.device, seed=args.seed,
         resume=args.resume, init_from=args.init_from, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
-        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes, lr_decay=args.lr_decay,
-        method_options=options,
-        **{**defaults, **extra})
+        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes,
+        method_options={**options, **explicit_options}, **{**base, **explicit})
+
+
+def choose_recipe(cls: type, requested: str, device: str) -> str | None:
+    """The recipe ``--recipe`` names: ``auto`` takes the method's "cpu" recipe when the run's device is the CPU."""
+    from studio.training.model_io import pick_device
+
+    if requested == "none":
+        return None
+    if requested == "auto":
+        if "cpu" not in cls.recipes:
+            return None
+        try:
+            return "cpu" if pick_device(device).type == "cpu" else None
+        except StudioError:
+            return None  # an absent --device is reported by the trainer, with its own message
+    if requested not in cls.recipes:
+        names = ", ".join(["auto", "none", *cls.recipes])
+        raise StudioError(f"--recipe {requested!r}: {cls.name} has no such recipe; choose one of {names}")
+    return requested
+
+
+def _stored_run_settings(out: Path) -> dict[str, Any]:
+    """Steps and batch recorded by the run in ``out`` (empty when there is none: the trainer then says so)."""
+    try:
+        stored = json.loads((Path(out) / "config.json").read_text()).get("settings") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: stored[k] for k in ("steps", "batch") if isinstance(stored.get(k), int)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
         if not bar:
             bar.append(tqdm(total=event.total, initial=event.step - 1, unit="step", dynamic_ncols=True,
                             smoothing=0.05))
+        bar[0].total = event.total  # a budgeted run's total is an estimate that follows the step rate
         bar[0].update(event.step - bar[0].n)
         bar[0].set_postfix(loss=f"{event.losses.get('loss', float('nan')):.4f}",
                            eta=f"{event.eta_s / 60:.1f}min", refresh=False)

@@ -51,6 +51,18 @@ class SlotSpec:
 
 
 @dataclass(frozen=True)
+class TrainingRecipe:
+    """A measured set of run settings and method options for one situation (e.g. a short run on a CPU): the
+    command line fills in, from it, every value the user left unset (``studio train --recipe``)."""
+
+    summary: str
+    #: TrainSettings fields (steps, batch, lr_decay, budget_minutes, ...)
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: the method's config options
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MethodContext:
     """What a method is built for: the data's schema and resolution, and how many training items there are.
 
@@ -122,6 +134,11 @@ class Method(nn.Module):
     config_class: ClassVar[type]
     #: True for methods that need attribute labels to train (everything but unsupervised mixing).
     needs_labels: ClassVar[bool] = True
+    #: Train with channels-last weights on the CPU, where oneDNN's convolutions run faster that way (measured
+    #: per method with benchmarks/memory_format.py; GPUs are not measured yet, so they keep the default layout).
+    channels_last_on_cpu: ClassVar[bool] = False
+    #: Named recipes (``studio train --recipe NAME``); "cpu" is taken by default when training on a CPU.
+    recipes: ClassVar[dict[str, TrainingRecipe]] = {}
 
     def __init__(self, config: Any, context: MethodContext) -> None:
         super().__init__()

@@ -13,13 +13,13 @@ the interpolation sources, one decode of every draw and one re-encode, whatever 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from studio.methods.base import Batch
+from studio.methods.base import Batch, TrainingRecipe
 from studio.methods.config import option
 from studio.methods.gzs import GZSConfig, GZSNet
 
@@ -46,6 +46,8 @@ class DEAE(GZSNet):
     name = "deae"
     title = "DEAE"
     config_class = DEAEConfig
+    #: GZS-Net's CPU recipe turns off the terms DEAE builds on; DEAE has none of its own yet.
+    recipes: ClassVar[dict[str, TrainingRecipe]] = {}
 
     def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
         """GZS-Net's groups, plus the regulariser's random choices: which group, which attribute, and the

@@ -5,6 +5,12 @@ generator; the content embeddings get Gaussian noise and an L2 activation decay,
 to keep in the shared class code than in the noisy content code. Stage 2 (section 3.2) trains feed-forward class
 and content encoders to reproduce the stage-1 codes while the generator is fine-tuned, so new images encode.
 
+Stage 2's encoders see only the training images, and on held-out combinations they let some class information
+back into the content code. Three options of ours, all off by default (the paper's stage 2), work against that:
+``content_recon=False`` trains the content encoder by regression alone, ``swap_consistency`` adds generated images
+of every content under another class (combinations the training set lacks) with their known codes, and
+``content_adversary`` adds a class critic on the content code. The README has what each did on fonts:small.
+
 One training run does both stages: the phase follows from the step (``step < stage1_steps`` is stage 1), so a run
 resumes across the boundary without any extra state. Before stage 2 has trained, ``can_encode()`` is False.
 """
@@ -25,6 +31,7 @@ from studio.errors import StudioError
 from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext
 from studio.methods.blocks import ConvEncoder
 from studio.methods.config import option
+from studio.methods.losses import uniform_cross_entropy
 from studio.methods.perceptual import LOSS_KINDS, make_reconstruction_loss, resolve_loss_kind
 
 if TYPE_CHECKING:
@@ -59,6 +66,14 @@ class LordConfig:
     stage2_noise: float = option(0.0, "std of Gaussian noise on the encoded content code before the generator in "
                                  "stage 2 (paper: 0). Measured on fonts:small: 1.0 moves the content into the class "
                                  "encoder instead of taking the class out of the content one", low=0.0)
+    content_recon: bool = option(True, "stage 2: the reconstruction loss also trains the content encoder (paper); "
+                                 "false: the content encoder only regresses the stage-1 codes")
+    content_adversary: float = option(0.0, "stage 2: weight of a class critic on the encoded content code, which "
+                                      "the content encoder must leave guessing (cross-entropy to uniform, as paper "
+                                      "004 eq. 4); 0: off (paper)", low=0.0)
+    swap_consistency: float = option(0.0, "stage 2: weight of a term that makes the encoders recover (e_a, c_i) from "
+                                     "the generated G(e_a, c_i) for a random other class a, so they also see class/"
+                                     "content combinations the training images lack; 0: off (paper)", low=0.0)
 
 
 def _scalars(**values: Tensor | float) -> dict[str, float]:
@@ -142,6 +157,10 @@ class Lord(Method):
         encoder = {"width": config.width, "hidden": config.hidden, "residual_blocks": 0, "kernel": 3}
         self.class_encoder = ConvEncoder(res, config.class_dim, **encoder)
         self.content_encoder = ConvEncoder(res, config.content_dim, **encoder)
+        # Only with --content-adversary: a classifier that guesses the class from the encoded content code.
+        self.content_critic = (nn.Sequential(nn.Linear(config.content_dim, config.hidden), nn.LeakyReLU(0.2),
+                                             nn.Linear(config.hidden, num_classes))
+                               if config.content_adversary > 0 else None)
         self.register_buffer("amortised_steps", torch.zeros((), dtype=torch.long))
         self._loss: list[nn.Module] = []  # kept out of the state dict: VGG weights are not part of the model
 
@@ -193,7 +212,10 @@ class Lord(Method):
             {"params": [*self.class_encoder.parameters(), *self.content_encoder.parameters()], "lr": c.lr},
             {"params": self.generator.parameters(), "lr": c.lr},
         ])
-        return {"latent": latent, "amortise": amortise}
+        optimizers = {"latent": latent, "amortise": amortise}
+        if self.content_critic is not None:
+            optimizers["critic"] = torch.optim.Adam(self.content_critic.parameters(), lr=c.lr)
+        return optimizers
 
     def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
         if data.dataset.schema.names != self.context.schema.names:
@@ -207,7 +229,7 @@ class Lord(Method):
                       ctx: StepContext) -> dict[str, float]:
         if self.stage_of(step) == 1:
             return self._latent_step(batch, optimizers["latent"], ctx)
-        return self._amortise_step(batch, optimizers["amortise"], ctx)
+        return self._amortise_step(batch, optimizers, ctx)
 
     def _latent_step(self, batch: Batch, optimizer: torch.optim.Optimizer, ctx: StepContext) -> dict[str, float]:
         """Paper 001 eq. 6: reconstruct from (class code, noisy content code) + lambda ||c||^2."""
@@ -223,25 +245,62 @@ class Lord(Method):
         ctx.step(loss, optimizer)
         return _scalars(loss=loss, recon=recon, content_decay=decay, stage=1.0)
 
-    def _amortise_step(self, batch: Batch, optimizer: torch.optim.Optimizer, ctx: StepContext) -> dict[str, float]:
-        """Paper 001 eq. 8: encoders regress the stage-1 codes while the generator keeps reconstructing."""
+    def _amortise_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer],
+                       ctx: StepContext) -> dict[str, float]:
+        """Paper 001 eq. 8: encoders regress the stage-1 codes while the generator keeps reconstructing. Our
+        additions, off by default: ``swap_consistency`` also regresses the codes of generated class-swapped
+        images; ``content_adversary`` first trains a critic on the (detached) content codes, then pushes the
+        content encoder to leave it at chance."""
         c = self.config
         with torch.no_grad():
             target = self.stage1_codes(batch["positions"], batch["classes"])
         images = batch["images"]
+        scalars: dict[str, Tensor | float] = {}
+        swapped = self._swapped_class_images(batch["classes"], target, ctx) if c.swap_consistency > 0 else None
+        inputs = images if swapped is None else torch.cat([images, swapped[0]])
         with ctx.autocast():
-            class_code = self.class_encoder(images)
-            content_code = self.content_encoder(images)
-            noise = c.stage2_noise * torch.randn_like(content_code) if c.stage2_noise > 0 else 0.0
-            noisy = content_code + noise
-            output = self.generator(class_code, noisy)
+            class_all = self.class_encoder(inputs)
+            content_all = self.content_encoder(inputs)
+        class_code, content_code = class_all[: len(images)], content_all[: len(images)]
+        if self.content_critic is not None:
+            critic_loss = F.cross_entropy(self.content_critic(content_code.detach().float()), batch["classes"])
+            ctx.step(critic_loss, optimizers["critic"])
+            scalars["critic_ce"] = critic_loss
+        with ctx.autocast():
+            into_generator = content_code if c.content_recon else content_code.detach()
+            if c.stage2_noise > 0:
+                into_generator = into_generator + c.stage2_noise * torch.randn_like(into_generator)
+            output = self.generator(class_code, into_generator)
         recon = self.reconstruction_loss(output.float(), images)
         class_err = (class_code.float() - target[CLASS_SLOT]).pow(2).mean()
         content_err = (content_code.float() - target[CONTENT_SLOT]).pow(2).mean()
         loss = recon + c.class_weight * class_err + c.content_weight * content_err
-        ctx.step(loss, optimizer)
+        if swapped is not None:
+            consistency = ((class_all[len(images):].float() - swapped[1]).pow(2).mean()
+                           + (content_all[len(images):].float() - target[CONTENT_SLOT]).pow(2).mean())
+            loss = loss + c.swap_consistency * consistency
+            scalars["swap_consistency"] = consistency
+        if self.content_critic is not None:
+            confusion = uniform_cross_entropy(self.content_critic(content_code.float()))
+            loss = loss + c.content_adversary * confusion
+            scalars["content_confusion"] = confusion
+        ctx.step(loss, optimizers["amortise"])
         self.amortised_steps += 1
-        return _scalars(loss=loss, recon=recon, class_code_err=class_err, content_code_err=content_err, stage=2.0)
+        return _scalars(loss=loss, recon=recon, class_code_err=class_err, content_code_err=content_err,
+                        **scalars, stage=2.0)
+
+    def _swapped_class_images(self, classes: Tensor, target: Latents,
+                              ctx: StepContext) -> tuple[Tensor, Tensor] | None:
+        """G(e_a, c_i) for a random class a other than each item's own, with e_a; None with a single class."""
+        count = self.class_codes.num_embeddings
+        if count < 2:
+            return None
+        others = (classes + torch.randint(1, count, classes.shape, device=classes.device)) % count
+        with torch.no_grad():
+            class_codes = self.class_codes(others)
+            with ctx.autocast():
+                images = self.generator(class_codes, target[CONTENT_SLOT])
+        return images.float(), class_codes
 
     def sample_grid(self, data: TrainingData, rng: np.random.Generator) -> Tensor:
         """Inputs, reconstructions, and class transfer (class of the next column, content of this one); from

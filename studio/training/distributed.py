@@ -159,11 +159,16 @@ def gather(value: Any) -> list[Any]:
 
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True on every rank when it is True on any: stop requests and time limits end all ranks at one step."""
+    return max_over_ranks([1.0 if flag else 0.0], device)[0] > 0
+
+
+def max_over_ranks(values: list[float], device: torch.device) -> list[float]:
+    """Each value's maximum over all ranks, on every rank (one collective for several figures)."""
     if not active():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return t.tolist()
 
 
 def check_started(error: BaseException | None) -> None:

@@ -66,6 +66,10 @@ class TrainSettings:
     #: learning-rate schedule over ``steps``: constant (none), or cosine/linear decay to zero at the last step;
     #: None: a resumed run's own schedule, a new run's "none"
     lr_decay: str | None = None
+    #: total training time of the run in minutes, summed over resumes: the run ends when it is spent (or at
+    #: ``steps``, whichever comes first) and the schedule follows the nearer of the two, so a slow or busy machine
+    #: still finishes its schedule; 0: no budget; None: a resumed run's own, a new run's 0
+    budget_minutes: float | None = None
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -120,6 +124,8 @@ class Trainer:
         self._running.set()
         self._tensorboard: Any = None
         self._device = torch.device("cpu")
+        #: training seconds this run has spent, over all its invocations (saved with every checkpoint)
+        self._trained_s = 0.0
         #: The method being trained (set once ``run`` has built or loaded it).
         self.method: Method | None = None
 
@@ -157,6 +163,8 @@ class Trainer:
         s = self.settings
         if s.steps < 0 or s.batch < 1:
             raise StudioError(f"--steps must be >= 0 and --batch >= 1 (got {s.steps} and {s.batch})")
+        if (s.budget_minutes or 0) < 0:
+            raise StudioError(f"--budget-minutes must be >= 0 (got {s.budget_minutes})")
         device, owns_group = distributed.setup(s.device)
         try:
             return self._run(device)
@@ -177,12 +185,15 @@ class Trainer:
                 method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
             else:
                 method, optimizers, rng, step = self._start(context, device)
-                self.settings = replace(s, lr_decay=s.lr_decay or "none")
-            s = self.settings  # the schedule is now resolved (and recorded with the run)
+                self.settings = replace(s, lr_decay=s.lr_decay or "none", budget_minutes=s.budget_minutes or 0.0)
+            s = self.settings  # the schedule and budget are now resolved (and recorded with the run)
         except Exception as e:
             distributed.check_started(e)
             raise
         distributed.check_started(None)
+        channels_last = device.type == "cpu" and method.channels_last_on_cpu
+        if channels_last:
+            method.to(memory_format=torch.channels_last)
         distributed.broadcast_module(method)
         self.method = method
         meta = {"dataset": {"spec": s.dataset, "fingerprint": dataset.fingerprint,
@@ -198,8 +209,10 @@ class Trainer:
         method.on_train_start(data)
         processes = (f", {distributed.world_size()} processes with --batch {s.batch} each"
                      if distributed.active() else "")
+        budget = (f", {self._trained_s / 60:.1f} of {s.budget_minutes:g} training minutes spent"
+                  if s.budget_minutes else "")
         self._log(f"training {method.name} on {s.dataset} ({len(split.train)} training items, "
-                  f"{dataset.resolution} px) on {device}{processes}, step {step} of {s.steps}")
+                  f"{dataset.resolution} px) on {device}{processes}, step {step} of {s.steps}{budget}")
         ctx = StepContext(device, s.amp, distributed.average_gradients if distributed.active() else None)
         first_step = step
         restore_sigint = self._install_sigint()
@@ -207,15 +220,22 @@ class Trainer:
             step, losses, saved_at = self._loop(method, optimizers, data, rng, ctx, step, meta)
         finally:
             restore_sigint()
-        stopped = step < s.steps
+        stopped = step < s.steps and not self.budget_spent
         checkpoint = self.last_checkpoint
         # rank 0's view decides: on several machines only its disk is sure to hold the run directory
         if distributed.from_main((saved_at != step and step != first_step) or not checkpoint.exists()):
             checkpoint = self._save(method, optimizers, rng, step, meta, losses)
         if self._tensorboard is not None:
             self._tensorboard.close()
+        if channels_last:  # hand the model on as a loaded checkpoint would be, so both compute alike
+            method.to(memory_format=torch.contiguous_format)
         self._log(f"{'stopped' if stopped else 'finished'} at step {step}; checkpoint {checkpoint}")
         return TrainResult(step, self.last_checkpoint, stopped, losses)
+
+    @property
+    def budget_spent(self) -> bool:
+        budget = self.settings.budget_minutes or 0.0
+        return budget > 0 and self._trained_s >= budget * 60
 
     def _loop(self, method: Method, optimizers: dict[str, torch.optim.Optimizer], data: TrainingData,
               rng: np.random.Generator, ctx: StepContext, step: int,
@@ -226,12 +246,22 @@ class Trainer:
         seconds_per_step = 0.0
         saved_at = -1
         deadline = time.monotonic() + s.minutes * 60 if s.minutes > 0 else math.inf
+        budget_s = (s.budget_minutes or 0.0) * 60
         multi, main = distributed.active(), distributed.is_main()
+        ticked = time.monotonic()
         while step < s.steps:
-            why = "stop" if self._stop.is_set() else "time" if time.monotonic() >= deadline else ""
-            # Every step, all ranks agree whether to go on: one leaving alone would strand the others in a collective.
-            if multi and distributed.any_rank(bool(why), ctx.device) and not why:
-                why = "other"
+            now = time.monotonic()
+            self._trained_s += now - ticked  # pauses below move ``ticked`` on, so they do not count
+            ticked = now
+            why = "stop" if self._stop.is_set() else "time" if now >= deadline else ""
+            # Every step, all ranks agree whether to go on (one leaving alone would strand the others in a
+            # collective) and on the time trained, which sets the learning rate of a budgeted run.
+            if multi:
+                anyone, self._trained_s = distributed.max_over_ranks([float(bool(why)), self._trained_s], ctx.device)
+                why = why or ("other" if anyone else "")
+            if not why and self.budget_spent:
+                self._log(f"training budget of {s.budget_minutes:g} min spent")
+                break
             if why == "time":
                 self._log(f"time limit of {s.minutes:g} min reached")
             elif why == "other":
@@ -240,9 +270,11 @@ class Trainer:
                 break
             if not self._running.is_set() and not multi:  # pause is for the GUI's single process
                 self._running.wait(0.5)
+                ticked = time.monotonic()
                 continue
             started = time.perf_counter()
-            set_learning_rates(optimizers, lr_factor(s.lr_decay, step, s.steps))
+            progress = max(step / s.steps if s.steps else 1.0, self._trained_s / budget_s if budget_s else 0.0)
+            set_learning_rates(optimizers, lr_factor(s.lr_decay, progress, 1.0))
             batch = method.sample_batch(data, rng, s.batch)
             latest = method.training_step(batch, optimizers, step, ctx)
             if multi:  # losses of the global batch, so every rank sees (and judges divergence on) the same figures
@@ -258,7 +290,11 @@ class Trainer:
             for k, v in latest.items():
                 window.setdefault(k, []).append(v)
             if self.callbacks.on_progress is not None and main:
-                self.callbacks.on_progress(ProgressEvent(step, s.steps, dict(latest), rate, (s.steps - step) / rate))
+                total, eta = s.steps, (s.steps - step) / rate
+                if budget_s:  # the budget ends the run first unless the steps run out sooner
+                    left = max(0.0, budget_s - self._trained_s)
+                    total, eta = min(s.steps, step + round(left * rate)), min(eta, left)
+                self.callbacks.on_progress(ProgressEvent(step, total, dict(latest), rate, eta))
             if s.log_every > 0 and (step % s.log_every == 0 or step == s.steps):
                 if main:
                     self._write_metrics(step, {k: float(np.mean(v)) for k, v in window.items()}, rate)
@@ -268,6 +304,7 @@ class Trainer:
             if s.checkpoint_every > 0 and step % s.checkpoint_every == 0:
                 self._save(method, optimizers, rng, step, meta, latest)
                 saved_at = step
+        self._trained_s += time.monotonic() - ticked
         return step, latest, saved_at
 
     # --- starting and resuming -------------------------------------------------------------------
@@ -321,7 +358,12 @@ class Trainer:
         if s.lr_decay not in (None, decay):
             raise StudioError(f"--resume keeps the run's learning-rate schedule ({decay}); drop --lr-decay "
                               f"{s.lr_decay}, or start a new run (--init-from to keep the weights)")
-        self.settings = replace(s, lr_decay=decay)
+        budget = float((loaded.meta.get("settings") or {}).get("budget_minutes") or 0.0)
+        if s.budget_minutes is not None and s.budget_minutes != budget:
+            raise StudioError(f"--resume keeps the run's training budget ({budget:g} min); drop --budget-minutes "
+                              f"{s.budget_minutes:g}, or start a new run (--init-from to keep the weights)")
+        self.settings = replace(s, lr_decay=decay, budget_minutes=budget)
+        self._trained_s = float(loaded.meta.get("trained_seconds") or 0.0)
         optimizers = method.make_optimizers()
         rng = loaded.restore_training_state(optimizers)
         if rng is None:
@@ -365,7 +407,8 @@ class Trainer:
         if ranks is not None:
             meta = {**meta, "ranks": ranks}
         path = save_checkpoint(self.checkpoint_dir / f"step-{step:08d}", method, step=step,
-                               meta={**meta, "metrics": losses}, optimizers=optimizers, rng=rng,
+                               meta={**meta, "metrics": losses, "trained_seconds": round(self._trained_s, 3)},
+                               optimizers=optimizers, rng=rng,
                                extra_tensors=rank_tensors)
         _replace_with_link(path, self.last_checkpoint)
         _replace_with_link(sidecar(path), sidecar(self.last_checkpoint))
@@ -476,11 +519,12 @@ class Trainer:
 LR_DECAYS = ("none", "cosine", "linear")
 
 
-def lr_factor(decay: str, step: int, steps: int) -> float:
-    """Multiplier of every optimiser's initial learning rate at ``step`` of ``steps``.
+def lr_factor(decay: str, step: float, steps: float) -> float:
+    """Multiplier of every optimiser's initial learning rate at ``step`` of ``steps`` (or at a fraction of 1).
 
     A short run gains most from ending at a small learning rate: the last steps average out the noise that a
-    constant rate keeps injecting. It depends on the step alone, so a resumed run continues the same curve.
+    constant rate keeps injecting. By steps it depends on the step alone, so a resumed run continues the same
+    curve exactly; a budgeted run passes the share of its time spent.
     """
     if decay == "none" or steps <= 0:
         return 1.0

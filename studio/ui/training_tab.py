@@ -21,6 +21,7 @@ from PySide6.QtGui import QDesktopServices, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -415,6 +416,19 @@ class TrainingTab(QWidget):
             self.lr_decay_combo.addItem(label, decay)
         self.lr_decay_combo.setToolTip("Learning-rate schedule over the run's steps; a short run ends sharper with "
                                        "a decay. A continued run keeps the schedule it started with")
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setRange(0.0, 1_000_000.0)
+        self.budget_spin.setDecimals(1)
+        self.budget_spin.setSingleStep(5.0)
+        self.budget_spin.setSuffix(" min")
+        self.budget_spin.setSpecialValueText("none")
+        self.budget_spin.setToolTip("Total training time of the run: it ends when the time is spent (or at Steps, "
+                                    "whichever comes first), and the LR schedule follows the nearer of the two, so "
+                                    "a slow or busy machine still finishes its schedule. A continued run keeps its own")
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.setToolTip("Fill the form with a measured set of settings for one situation, e.g. a short "
+                                     "run on a CPU; every field stays editable")
+        self.recipe_combo.activated.connect(self._on_recipe_chosen)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto takes a CUDA GPU, then Apple MPS, then the CPU")
@@ -445,6 +459,7 @@ class TrainingTab(QWidget):
         self.resume_check = QCheckBox("Continue the run in this folder")
         self.resume_check.setToolTip("Resume exactly from the folder's last checkpoint (same settings)")
         self.resume_check.toggled.connect(self.lr_decay_combo.setDisabled)  # a resumed run keeps its schedule
+        self.resume_check.toggled.connect(self.budget_spin.setDisabled)  # ... and its time budget
 
         self.init_edit = QLineEdit()
         self.init_edit.setPlaceholderText("(train from scratch)")
@@ -466,9 +481,11 @@ class TrainingTab(QWidget):
         run_form.addRow("Dataset", dataset_row)
         run_form.addRow("Resolution", self.resolution_combo)
         run_form.addRow("Method", self.method_combo)
+        run_form.addRow("Recipe", self.recipe_combo)
         run_form.addRow("Steps", self.steps_spin)
         run_form.addRow("Batch", self.batch_spin)
         run_form.addRow("LR schedule", self.lr_decay_combo)
+        run_form.addRow("Time budget", self.budget_spin)
         run_form.addRow("Device", self.device_combo)
         run_form.addRow("Seed", self.seed_spin)
         run_form.addRow("Output folder", out_row)
@@ -617,7 +634,35 @@ class TrainingTab(QWidget):
         cls = get_method(self.method_name())
         self.config_form.set_config_class(cls.config_class)
         self.method_box.setTitle(f"{cls.title or cls.name} hyper-parameters")
+        self.recipe_combo.clear()
+        self.recipe_combo.addItem("method defaults", None)
+        self.recipe_combo.setItemData(0, "Every hyper-parameter at the method's default", Qt.ItemDataRole.ToolTipRole)
+        for name, recipe in cls.recipes.items():
+            self.recipe_combo.addItem(name, name)
+            self.recipe_combo.setItemData(self.recipe_combo.count() - 1, recipe.summary, Qt.ItemDataRole.ToolTipRole)
+        self.recipe_combo.setEnabled(bool(cls.recipes))
         self._update_out_placeholder()
+
+    def apply_recipe(self, name: str | None) -> None:
+        """Fill the run settings and hyper-parameters from the method's recipe ``name`` (None: the defaults)."""
+        from studio.training.trainer import TrainSettings
+
+        cls = get_method(self.method_name())
+        recipe = cls.recipes[name] if name is not None else None
+        plain = TrainSettings(method=cls.name, dataset="", out=Path())
+        values = {"steps": plain.steps, "batch": plain.batch, "lr_decay": "none", "budget_minutes": 0.0,
+                  **getattr(cls, "train_defaults", {}), **(recipe.settings if recipe else {})}
+        self.steps_spin.setValue(min(int(values["steps"]), self.steps_spin.maximum()))
+        self.batch_spin.setValue(int(values["batch"]))
+        self.lr_decay_combo.setCurrentIndex(max(0, self.lr_decay_combo.findData(values["lr_decay"])))
+        self.budget_spin.setValue(float(values["budget_minutes"]))
+        self.config_form.reset()
+        for option, value in (recipe.options if recipe else {}).items():
+            self.config_form.set_value(option, value)
+        self.recipe_combo.setCurrentIndex(0 if name is None else max(0, self.recipe_combo.findData(name)))
+
+    def _on_recipe_chosen(self, index: int) -> None:
+        self.apply_recipe(self.recipe_combo.itemData(index))
 
     def _update_out_placeholder(self, *_args) -> None:
         self.out_edit.setPlaceholderText(str(self._default_out(stamp="<date>-<time>")))
@@ -645,6 +690,7 @@ class TrainingTab(QWidget):
             resume=self.resume_check.isChecked(), init_from=init, checkpoint_every=self.checkpoint_spin.value(),
             sample_every=self.sample_spin.value(), log_every=self.log_spin.value(),
             lr_decay=None if self.resume_check.isChecked() else self.lr_decay_combo.currentData(),
+            budget_minutes=None if self.resume_check.isChecked() else self.budget_spin.value(),
             method_options=self.config_form.changed_values())
 
     def _on_choose_dataset_folder(self) -> None:
