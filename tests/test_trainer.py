@@ -331,6 +331,8 @@ def test_cpu_recipe_fills_what_the_command_leaves_unset(tmp_path, capsys):
     assert s.method_options["pixel_loss"] == "mse"
     plain = _cli_settings(tmp_path, "--device", "cpu", "--recipe", "none")
     assert plain.method_options == {} and plain.budget_minutes is None and plain.lr_decay is None
+    tuned = _cli_settings(tmp_path, "--device", "cpu", "--init-from", "source.safetensors")  # keeps its network
+    assert tuned.method_options == {} and tuned.budget_minutes is None
     deae = _cli_settings(tmp_path, "--method", "deae", "--device", "cpu")  # GZS-Net's recipe would drop its terms
     assert deae.method_options == {} and deae.budget_minutes is None
     with pytest.raises(StudioError, match="no such recipe"):

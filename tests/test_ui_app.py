@@ -334,3 +334,30 @@ def test_opening_shapes_with_the_fonts_model_brings_the_shipped_shapes_model(qtb
     qtbot.waitUntil(lambda: Path(ui_service.model.path) == shipped["fonts-gzs"], timeout=60_000)
     assert window._shipped_model_for("fonts:small") is None
     assert window._shipped_model_for("/some/folder") is None
+
+
+def test_training_form_is_remembered_between_launches(qtbot, ui_service, ui_settings):
+    first = MainWindow(ui_service, ui_settings)
+    qtbot.addWidget(first)
+    tab = first.training
+    tab.set_method("gzs")
+    tab.set_dataset("shapes:small")
+    tab.apply_recipe("cpu")
+    tab.config_form.set_value("width", 20)
+    tab.config_form.set_value("latent_sizes", (4, 4, 4, 4, 4, 4, 4))
+    tab.seed_spin.setValue(7)
+    tab.out_edit.setText("/somewhere/run")  # belongs to one run: not remembered
+    wanted = tab.settings()
+    first.close()
+    second = MainWindow(ui_service, ui_settings)
+    qtbot.addWidget(second)
+    again = second.training.settings()
+    assert (again.method, again.dataset, again.seed, again.budget_minutes, again.lr_decay, again.batch) == (
+        wanted.method, wanted.dataset, 7, wanted.budget_minutes, "cosine", wanted.batch)
+    assert again.method_options == wanted.method_options and again.method_options["width"] == 20
+    assert second.training.recipe_combo.currentData() == "cpu" and second.training.out_edit.text() == ""
+    second.close()
+    ui_settings.set_value("training/form", "{not json")  # a damaged entry: the form starts from its defaults
+    third = MainWindow(ui_service, ui_settings)
+    qtbot.addWidget(third)
+    assert third.training.settings().method_options == {} and third.training.seed_spin.value() == 0

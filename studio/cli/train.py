@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a measured set of settings and method options that fills in every value this command "
                              "leaves unset: auto (the method's 'cpu' recipe when training on a CPU, else none), "
                              "none, or a recipe's name (`--method NAME --help` lists the method's); not used with "
-                             "--resume, which keeps the run's own")
+                             "--resume, which keeps the run's own, nor by auto with --init-from")
     parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
@@ -180,7 +180,9 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     if args.resume:
         base.update(_stored_run_settings(args.out))
     else:
-        recipe_name = choose_recipe(cls, args.recipe, args.device)
+        # fine-tuning keeps the source model's network, which a recipe's options would change
+        requested = "none" if args.init_from and args.recipe == "auto" else args.recipe
+        recipe_name = choose_recipe(cls, requested, args.device)
         if recipe_name is not None:
             recipe = cls.recipes[recipe_name]
             base.update(recipe.settings)

@@ -6,6 +6,7 @@ recent files and preferences (``Settings``), and makes sure closing never loses 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -647,6 +648,12 @@ class MainWindow(QMainWindow):
         if not self._default_split_pending:  # a restored splitter may hold a panel that was dragged shut
             self._on_compose_splitter_moved(0, 0)
         self.tabs.setCurrentIndex(1 if self.settings.value("window/tab", "0") == "1" else 0)
+        try:
+            form = json.loads(self.settings.value("training/form", "") or "{}")
+        except ValueError:
+            form = {}  # an unreadable entry (edited by hand, an older format): start from the defaults
+        if isinstance(form, dict):
+            self.training.restore_form_state(form)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -675,6 +682,7 @@ class MainWindow(QMainWindow):
         self.settings.set_value("window/browser", "true" if self.show_browser_action.isChecked() else "false")
         self.settings.set_value("window/plot", "true" if self.show_plot_action.isChecked() else "false")
         self.settings.set_value("window/tab", str(self.tabs.currentIndex()))
+        self.settings.set_value("training/form", json.dumps(self.training.form_state()))
         self.settings.sync()
 
     # --- closing --------------------------------------------------------------------------------------------------

@@ -661,6 +661,50 @@ class TrainingTab(QWidget):
             self.config_form.set_value(option, value)
         self.recipe_combo.setCurrentIndex(0 if name is None else max(0, self.recipe_combo.findData(name)))
 
+    def form_state(self) -> dict[str, Any]:
+        """The form's values worth keeping for next time (not the run folder, resume or fine-tune source, which
+        belong to one run, nor the device, which the preferences set), as JSON-ready data."""
+        options: dict[str, Any] = {}
+        for f in self.config_form.fields():
+            try:
+                value = self.config_form.value(f.name)
+            except StudioError:
+                continue  # a half-typed entry is not worth remembering
+            if value != f.default:
+                options[f.name] = list(value) if isinstance(value, tuple) else value
+        return {"dataset": self.dataset_combo.currentText(), "resolution": self.resolution_combo.currentData(),
+                "method": self.method_name(), "recipe": self.recipe_combo.currentData(),
+                "steps": self.steps_spin.value(), "batch": self.batch_spin.value(),
+                "lr_decay": self.lr_decay_combo.currentData(), "budget_minutes": self.budget_spin.value(),
+                "seed": self.seed_spin.value(), "checkpoint_every": self.checkpoint_spin.value(),
+                "sample_every": self.sample_spin.value(), "log_every": self.log_spin.value(), "options": options}
+
+    def restore_form_state(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`form_state` gave; unknown methods, options or values are skipped one by one."""
+        if state.get("method") in method_names():
+            self.set_method(state["method"])
+        if isinstance(state.get("dataset"), str) and state["dataset"].strip():
+            self.set_dataset(state["dataset"])
+        for combo, key in ((self.resolution_combo, "resolution"), (self.lr_decay_combo, "lr_decay"),
+                           (self.recipe_combo, "recipe")):
+            index = combo.findData(state.get(key)) if state.get(key) is not None else -1
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        spins = {"steps": self.steps_spin, "batch": self.batch_spin, "seed": self.seed_spin,
+                 "checkpoint_every": self.checkpoint_spin, "sample_every": self.sample_spin,
+                 "log_every": self.log_spin, "budget_minutes": self.budget_spin}
+        for key, spin in spins.items():
+            value = state.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                spin.setValue(value if isinstance(spin, QDoubleSpinBox) else int(value))
+        names = {f.name for f in self.config_form.fields()}
+        for name, value in (state.get("options") or {}).items():
+            if name in names:
+                try:
+                    self.config_form.set_value(name, tuple(value) if isinstance(value, list) else value)
+                except (TypeError, ValueError):
+                    continue
+
     def _on_recipe_chosen(self, index: int) -> None:
         self.apply_recipe(self.recipe_combo.itemData(index))
 
