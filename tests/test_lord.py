@@ -228,3 +228,28 @@ def test_without_content_recon_the_content_encoder_learns_from_the_codes_alone(t
     classes = [k for k in before if k.startswith("class_encoder.")]
     assert all(torch.equal(before[k], after[k]) for k in content)
     assert any(not torch.equal(before[k], after[k]) for k in classes)
+
+
+def test_content_target_reconstruction_trains_the_content_encoder_without_the_codes(tiny_fonts) -> None:
+    """With --content-target reconstruction the content encoder learns as stage 1 taught the codes (noisy code
+    through the class embedding): the per-image codes and their weight play no part in its update."""
+    split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
+    data = TrainingData(tiny_fonts, split)
+
+    def one_step(content_weight: float) -> tuple[Lord, dict[str, float], dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        config = LordConfig(**SMALL, stage1_steps=0, content_recon=False, content_target="reconstruction",
+                            content_weight=content_weight)
+        lord = Lord(config, MethodContext(tiny_fonts.schema, 32, len(tiny_fonts)))
+        before = {k: v.clone() for k, v in lord.state_dict().items()}
+        batch = lord.sample_batch(data, np.random.default_rng(0), 8)
+        torch.manual_seed(1)
+        losses = lord.training_step(batch, lord.make_optimizers(), 0, StepContext(torch.device("cpu")))
+        return lord, losses, before
+
+    a, losses, before = one_step(0.0)
+    b, _, _ = one_step(100.0)
+    content = [k for k in before if k.startswith("content_encoder.")]
+    assert "content_recon" in losses
+    assert any(not torch.equal(before[k], a.state_dict()[k]) for k in content)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in content)

@@ -6,9 +6,10 @@ to keep in the shared class code than in the noisy content code. Stage 2 (sectio
 and content encoders to reproduce the stage-1 codes while the generator is fine-tuned, so new images encode.
 
 Stage 2's encoders see only the training images, and on held-out combinations they let some class information
-back into the content code. Three options of ours, all off by default (the paper's stage 2), work against that:
-``content_recon=False`` trains the content encoder by regression alone, ``swap_consistency`` adds generated images
-of every content under another class (combinations the training set lacks) with their known codes, and
+back into the content code. Options of ours, all off by default (the paper's stage 2), work against that:
+``content_recon=False`` trains the content encoder by regression alone, ``content_target="reconstruction"`` trains
+it as stage 1 trained the codes instead of regressing them, ``swap_consistency`` adds generated images of every
+content under another class (combinations the training set lacks) with their known codes, and
 ``content_adversary`` adds a class critic on the content code. The README has what each did on fonts:small.
 
 One training run does both stages: the phase follows from the step (``step < stage1_steps`` is stage 1), so a run
@@ -71,6 +72,10 @@ class LordConfig:
     content_adversary: float = option(0.0, "stage 2: weight of a class critic on the encoded content code, which "
                                       "the content encoder must leave guessing (cross-entropy to uniform, as paper "
                                       "004 eq. 4); 0: off (paper)", low=0.0)
+    content_target: str = option("codes", "stage 2: what the content encoder learns from: the stage-1 codes "
+                                 "(paper), or reconstruction as stage 1 trained the codes (noisy code through the "
+                                 "image's class embedding, plus the activation decay)",
+                                 choices=("codes", "reconstruction"))
     swap_consistency: float = option(0.0, "stage 2: weight of a term that makes the encoders recover (e_a, c_i) from "
                                      "the generated G(e_a, c_i) for a random other class a, so they also see class/"
                                      "content combinations the training images lack; 0: off (paper)", low=0.0)
@@ -248,9 +253,10 @@ class Lord(Method):
     def _amortise_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer],
                        ctx: StepContext) -> dict[str, float]:
         """Paper 001 eq. 8: encoders regress the stage-1 codes while the generator keeps reconstructing. Our
-        additions, off by default: ``swap_consistency`` also regresses the codes of generated class-swapped
-        images; ``content_adversary`` first trains a critic on the (detached) content codes, then pushes the
-        content encoder to leave it at chance."""
+        additions, off by default: ``content_target="reconstruction"`` replaces the content regression by eq. 6
+        with the encoder in the code's place; ``swap_consistency`` also regresses the codes of generated
+        class-swapped images; ``content_adversary`` first trains a critic on the (detached) content codes, then
+        pushes the content encoder to leave it at chance."""
         c = self.config
         with torch.no_grad():
             target = self.stage1_codes(batch["positions"], batch["classes"])
@@ -274,7 +280,17 @@ class Lord(Method):
         recon = self.reconstruction_loss(output.float(), images)
         class_err = (class_code.float() - target[CLASS_SLOT]).pow(2).mean()
         content_err = (content_code.float() - target[CONTENT_SLOT]).pow(2).mean()
-        loss = recon + c.class_weight * class_err + c.content_weight * content_err
+        loss = recon + c.class_weight * class_err
+        if c.content_target == "codes":
+            loss = loss + c.content_weight * content_err
+        else:  # eq. 6 with the encoder in place of the per-image code: only what the class code lacks pays off
+            with ctx.autocast():
+                noisy = content_code + c.content_noise * torch.randn_like(content_code)
+                amortised = self.generator(target[CLASS_SLOT], noisy)
+            content_loss = (self.reconstruction_loss(amortised.float(), images)
+                            + c.content_decay * content_code.float().pow(2).sum(dim=1).mean())
+            loss = loss + content_loss
+            scalars["content_recon"] = content_loss
         if swapped is not None:
             consistency = ((class_all[len(images):].float() - swapped[1]).pow(2).mean()
                            + (content_all[len(images):].float() - target[CONTENT_SLOT]).pow(2).mean())
