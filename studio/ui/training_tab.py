@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -649,8 +650,8 @@ class TrainingTab(QWidget):
 
         cls = get_method(self.method_name())
         recipe = cls.recipes[name] if name is not None else None
-        plain = TrainSettings(method=cls.name, dataset="", out=Path())
-        values = {"steps": plain.steps, "batch": plain.batch, "lr_decay": "none", "budget_minutes": 0.0,
+        plain = {f.name: f.default for f in fields(TrainSettings)}
+        values = {"steps": plain["steps"], "batch": plain["batch"], "lr_decay": "none", "budget_minutes": 0.0,
                   **getattr(cls, "train_defaults", {}), **(recipe.settings if recipe else {})}
         self.steps_spin.setValue(min(int(values["steps"]), self.steps_spin.maximum()))
         self.batch_spin.setValue(int(values["batch"]))
