@@ -108,7 +108,8 @@ class GZSNet(Method):
     config_class = GZSConfig
     #: benchmarks/memory_format.py: 1.44x the groups/s of contiguous weights and images on the 2-core CPU VM.
     channels_last_on_cpu = True
-    #: Measured on the 2-core CPU VM (README, "GZS-Net on a CPU in 20 minutes"): 20.4 dB zero-shot on fonts:small.
+    #: Measured on the 2-core CPU VM (README, "GZS-Net on a CPU in 20 minutes"): 20.52 and 20.34 dB zero-shot on
+    #: fonts:small from the bare ``studio train --method gzs --dataset fonts:small``.
     recipes: ClassVar[dict[str, TrainingRecipe]] = {"cpu": TrainingRecipe(
         summary="a 20-minute CPU run: MSE loss, a narrow network, the cosine schedule spread over the time budget, "
                 "and only the reconstruction and composite terms (swap and cycle off make a step twice as fast, "

@@ -157,13 +157,9 @@ def gather(value: Any) -> list[Any]:
     return out
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when it is True on any: stop requests and time limits end all ranks at one step."""
-    return max_over_ranks([1.0 if flag else 0.0], device)[0] > 0
-
-
 def max_over_ranks(values: list[float], device: torch.device) -> list[float]:
-    """Each value's maximum over all ranks, on every rank (one collective for several figures)."""
+    """Each value's maximum over all ranks, on every rank (one collective for several figures): a stop flag
+    that is 1 on any rank stops all of them at one step."""
     if not active():
         return list(values)
     t = torch.tensor(values, dtype=torch.float64, device=device)
