@@ -195,8 +195,9 @@ def test_a_folder_with_one_label_column_trains(tmp_path: Path, tiny_fonts) -> No
 
 def test_stage2_extras_train_and_resume_exactly(tmp_path: Path) -> None:
     """The stage-2 class critic on the content code has its own optimiser, saved and restored with the run; the
-    swapped-class consistency term draws its classes from the run's random streams, so resuming stays exact."""
-    extra = {"content_adversary": 1.0, "swap_consistency": 1.0}
+    swapped-class consistency term draws its classes from the run's random streams, and the denoised content
+    table and subspace are recomputed from the loaded codes, so resuming stays exact."""
+    extra = {"content_adversary": 1.0, "swap_consistency": 1.0, "content_target": "denoised", "class_recon": False}
     straight = Trainer(settings(tmp_path / "straight", 8, 3, 5, **extra)).run()
     split_run = tmp_path / "split"
     Trainer(settings(split_run, 5, 3, 5, **extra)).run()
@@ -213,10 +214,15 @@ def test_stage2_extras_train_and_resume_exactly(tmp_path: Path) -> None:
     assert plain.content_critic is None and "critic" not in plain.make_optimizers()
 
 
-def test_without_content_recon_the_content_encoder_learns_from_the_codes_alone(tiny_fonts) -> None:
-    """With --content-recon false and no code regression, a stage-2 step leaves the content encoder untouched
-    while the class encoder (reconstruction still reaches it) moves."""
-    config = LordConfig(**SMALL, stage1_steps=0, content_recon=False, content_weight=0.0)
+@pytest.mark.parametrize(("frozen", "moving", "options"), [
+    ("content_encoder.", "class_encoder.", {"content_recon": False, "content_weight": 0.0}),
+    ("class_encoder.", "content_encoder.", {"class_recon": False, "class_weight": 0.0}),
+])
+def test_without_recon_an_encoder_learns_from_its_codes_alone(tiny_fonts, frozen: str, moving: str,
+                                                              options: dict) -> None:
+    """With --content-recon false (--class-recon false) and no code regression, a stage-2 step leaves that
+    encoder untouched while the other one (reconstruction still reaches it) moves."""
+    config = LordConfig(**SMALL, stage1_steps=0, **options)
     lord = Lord(config, MethodContext(tiny_fonts.schema, 32, len(tiny_fonts)))
     split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
     data = TrainingData(tiny_fonts, split)
@@ -224,10 +230,8 @@ def test_without_content_recon_the_content_encoder_learns_from_the_codes_alone(t
     before = {k: v.clone() for k, v in lord.state_dict().items()}
     lord.training_step(batch, lord.make_optimizers(), 0, StepContext(torch.device("cpu")))
     after = lord.state_dict()
-    content = [k for k in before if k.startswith("content_encoder.")]
-    classes = [k for k in before if k.startswith("class_encoder.")]
-    assert all(torch.equal(before[k], after[k]) for k in content)
-    assert any(not torch.equal(before[k], after[k]) for k in classes)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(frozen))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(moving))
 
 
 def test_content_target_reconstruction_trains_the_content_encoder_without_the_codes(tiny_fonts) -> None:
@@ -253,3 +257,52 @@ def test_content_target_reconstruction_trains_the_content_encoder_without_the_co
     assert "content_recon" in losses
     assert any(not torch.equal(before[k], a.state_dict()[k]) for k in content)
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in content)
+
+
+def test_denoised_content_target_keeps_the_strong_directions_and_drops_the_faint_ones(tiny_fonts) -> None:
+    """The Wiener filter of the stage-1 codes: a direction whose spread is far above the content noise passes
+    almost whole, one far below it is flattened to the mean, and stage 2 regresses this table."""
+    config = LordConfig(**SMALL, stage1_steps=0, content_target="denoised", content_noise=1.0)
+    lord = Lord(config, MethodContext(tiny_fonts.schema, 32, 400))
+    generator = torch.Generator().manual_seed(0)
+    strong = torch.randn(400, 1, generator=generator) * 10.0  # variance 100 >> noise^2 = 1
+    faint = torch.randn(400, 1, generator=generator)
+    strong, faint = strong - strong.mean(), faint - faint.mean()
+    faint = faint - strong * (faint.T @ strong) / (strong.T @ strong)  # uncorrelated in-sample: two principal axes
+    faint = 0.05 * faint / faint.std()  # variance 0.0025 << 1
+    codes = torch.zeros(400, 8)
+    codes[:, :1], codes[:, 1:2] = strong, faint
+    with torch.no_grad():
+        lord.content_codes.weight.copy_(codes + 3.0)
+    denoised = lord.denoised_content_codes()
+    centred = denoised - denoised.mean(dim=0)
+    assert torch.allclose(denoised.mean(dim=0), codes.mean(dim=0) + 3.0, atol=1e-4)
+    gain_strong = (centred[:, 0] @ strong[:, 0]) / strong[:, 0].pow(2).sum()
+    assert 0.97 < gain_strong < 1.0
+    assert centred[:, 1].abs().max() < 0.01 * faint.abs().max()
+    # The encoded content code is confined to the one direction that passed the noise (here the first axis).
+    axis = torch.zeros(8, 8)
+    axis[0, 0] = 1.0
+    assert torch.allclose(lord.content_projection, axis, atol=1e-5)
+    with torch.no_grad():
+        encoded = lord.encode_content(torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (4, 3, 32, 32)))
+                                      .float())
+    assert torch.allclose(encoded[:, 1:], lord.content_mean[1:].expand(4, -1), atol=1e-5)
+    assert encoded[:, 0].std() > 0
+    with torch.no_grad():  # new codes (a load, or training) give a new table
+        lord.content_codes.weight.mul_(2.0)
+    assert not torch.allclose(lord.denoised_content_codes(), denoised)
+
+    split = ZeroShotSplit.make(tiny_fonts.codes, 0.25, 0)
+    data = TrainingData(tiny_fonts, split)
+    small = Lord(config, MethodContext(tiny_fonts.schema, 32, len(split.train)))
+    with torch.no_grad():
+        small.content_codes.weight.normal_(0.0, 0.5)
+    batch = small.sample_batch(data, np.random.default_rng(0), 8)
+    with torch.no_grad():
+        encoded = small.content_encoder(batch["images"])
+        raw = (encoded - small.content_codes(batch["positions"])).pow(2).mean()
+        filtered = (encoded - small.denoised_content_codes()[batch["positions"]]).pow(2).mean()
+    losses = small.training_step(batch, small.make_optimizers(), 0, StepContext(torch.device("cpu")))
+    assert losses["content_code_err"] == pytest.approx(float(filtered), rel=1e-5)
+    assert abs(float(raw) - float(filtered)) > 0.05

@@ -339,6 +339,27 @@ def test_cpu_recipe_fills_what_the_command_leaves_unset(tmp_path, capsys):
         _cli_settings(tmp_path, "--recipe", "fast")
 
 
+def test_every_recipe_names_real_settings_and_valid_options(tmp_path):
+    """A recipe is data that no type checks: each must name TrainSettings fields and options its method's config
+    accepts, with values in range, and `--recipe auto` on the CPU must give LORD its own."""
+    import dataclasses
+
+    from studio.methods.config import config_fields, parse_value
+    from studio.methods.registry import get_method, method_names
+
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    for name in method_names():
+        cls = get_method(name)
+        options = {f.name: f for f in config_fields(cls.config_class)}
+        for recipe_name, recipe in cls.recipes.items():
+            assert set(recipe.settings) <= fields, f"{name}/{recipe_name}: {set(recipe.settings) - fields}"
+            for key, value in recipe.options.items():
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                assert parse_value(options[key], text) == value  # the CLI's own checks: type, choices, range
+    lord = _cli_settings(tmp_path, "--method", "lord", "--device", "cpu")
+    assert lord.method_options == get_method("lord").recipes["cpu"].options and lord.steps == 2200
+
+
 def test_cli_resume_keeps_the_runs_steps_and_batch_and_takes_no_recipe(tmp_path, capsys):
     out = tmp_path / "run"
     common = ["train", "--dataset", DATASET, "--out", str(out), "--device", "cpu", "--width", "8", "--hidden", "32"]

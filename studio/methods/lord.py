@@ -6,11 +6,14 @@ to keep in the shared class code than in the noisy content code. Stage 2 (sectio
 and content encoders to reproduce the stage-1 codes while the generator is fine-tuned, so new images encode.
 
 Stage 2's encoders see only the training images, and on held-out combinations they let some class information
-back into the content code. Options of ours, all off by default (the paper's stage 2), work against that:
-``content_recon=False`` trains the content encoder by regression alone, ``content_target="reconstruction"`` trains
-it as stage 1 trained the codes instead of regressing them, ``swap_consistency`` adds generated images of every
-content under another class (combinations the training set lacks) with their known codes, and
-``content_adversary`` adds a class critic on the content code. The README has what each did on fonts:small.
+back into the content code. Options of ours, all off by default (the paper's stage 2; the ``cpu`` recipe turns
+on the first three), work against that: ``content_recon=False`` trains the content encoder by regression alone
+(``class_recon=False`` the class encoder), ``content_target="denoised"`` has it regress only what stage 1's
+content noise let through to the generator and confines its code to those directions,
+``content_target="reconstruction"`` trains it as stage 1 trained the codes instead of regressing them,
+``swap_consistency`` adds generated images of every content under another class (combinations the training set
+lacks) with their known codes, and ``content_adversary`` adds a class critic on the content code. The README has
+what each did on fonts:small.
 
 One training run does both stages: the phase follows from the step (``step < stage1_steps`` is stage 1), so a run
 resumes across the boundary without any extra state. Before stage 2 has trained, ``can_encode()`` is False.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from studio.errors import StudioError
-from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext
+from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext, TrainingRecipe
 from studio.methods.blocks import ConvEncoder
 from studio.methods.config import option
 from studio.methods.losses import uniform_cross_entropy
@@ -69,13 +72,21 @@ class LordConfig:
                                  "encoder instead of taking the class out of the content one", low=0.0)
     content_recon: bool = option(True, "stage 2: the reconstruction loss also trains the content encoder (paper); "
                                  "false: the content encoder only regresses the stage-1 codes")
+    class_recon: bool = option(True, "stage 2: the reconstruction loss also trains the class encoder (paper); "
+                               "false: the class encoder only regresses the class codes, so no content can creep "
+                               "into the class code")
     content_adversary: float = option(0.0, "stage 2: weight of a class critic on the encoded content code, which "
                                       "the content encoder must leave guessing (cross-entropy to uniform, as paper "
                                       "004 eq. 4); 0: off (paper)", low=0.0)
     content_target: str = option("codes", "stage 2: what the content encoder learns from: the stage-1 codes "
-                                 "(paper), or reconstruction as stage 1 trained the codes (noisy code through the "
-                                 "image's class embedding, plus the activation decay)",
-                                 choices=("codes", "reconstruction"))
+                                 "(paper); denoised: the codes as the generator saw them through the content noise "
+                                 "(each principal direction shrunk by var / (var + noise^2)), so the encoder is not "
+                                 "asked to reproduce per-image detail the noise hid; or reconstruction as stage 1 "
+                                 "trained the codes (noisy code through the image's class embedding, plus the "
+                                 "activation decay)", choices=("codes", "denoised", "reconstruction"))
+    denoise_min_gain: float = option(0.05, "content_target=denoised: principal directions whose gain var / (var + "
+                                     "noise^2) is below this are left out of the content code altogether (the "
+                                     "encoder's output is projected onto the rest)", low=0.0, high=1.0)
     swap_consistency: float = option(0.0, "stage 2: weight of a term that makes the encoders recover (e_a, c_i) from "
                                      "the generated G(e_a, c_i) for a random other class a, so they also see class/"
                                      "content combinations the training images lack; 0: off (paper)", low=0.0)
@@ -136,6 +147,14 @@ class Lord(Method):
     config_class = LordConfig
     #: ``studio train`` defaults: both stages at their default lengths, and a batch in the paper's range.
     train_defaults = {"steps": 9000, "batch": 64}
+    #: Measured on fonts:small,res=32 on one core of the 2-core VM (README, "Methods side by side").
+    recipes: ClassVar[dict[str, TrainingRecipe]] = {"cpu": TrainingRecipe(
+        summary="a 20-minute CPU run: shorter stages, and a stage 2 whose encoders only regress the stage-1 codes "
+                "(the content code the denoised ones, in the directions the noise let through), which keeps the "
+                "class out of the content code on new images",
+        settings={"steps": 2200, "batch": 64},
+        options={"stage1_steps": 1400, "stage2_steps": 800, "content_target": "denoised", "content_recon": False,
+                 "class_recon": False})}
 
     def __init__(self, config: LordConfig, context: MethodContext) -> None:
         schema = context.schema
@@ -168,6 +187,15 @@ class Lord(Method):
                                if config.content_adversary > 0 else None)
         self.register_buffer("amortised_steps", torch.zeros((), dtype=torch.long))
         self._loss: list[nn.Module] = []  # kept out of the state dict: VGG weights are not part of the model
+        # content_target="denoised": the filtered stage-1 codes, computed from the (then frozen) codes at the
+        # first stage-2 step; a function of the checkpoint's codes, so a resumed run recomputes the same table.
+        self._denoised: Tensor | None = None
+        self._denoised_key: tuple[int, torch.device] | None = None
+        if config.content_target == "denoised":
+            # The subspace the encoded content code is confined to (mean + projection), set with the table above
+            # and saved with the model, so a checkpoint encodes as it was trained.
+            self.register_buffer("content_mean", torch.zeros(config.content_dim))
+            self.register_buffer("content_projection", torch.eye(config.content_dim))
 
     # --- slots -----------------------------------------------------------------------------------
     @property
@@ -182,7 +210,16 @@ class Lord(Method):
         if not self.can_encode():
             raise StudioError("this LORD model has not reached its amortisation stage (stage 2), so it cannot "
                               "encode images yet; train past --stage1-steps")
-        return {CLASS_SLOT: self.class_encoder(images), CONTENT_SLOT: self.content_encoder(images)}
+        return {CLASS_SLOT: self.class_encoder(images), CONTENT_SLOT: self.encode_content(images)}
+
+    def encode_content(self, images: Tensor) -> Tensor:
+        """The content encoder's code; with ``content_target="denoised"``, confined to the principal directions
+        of the stage-1 codes that carried information through stage 1's noise."""
+        code = self.content_encoder(images)
+        if self.config.content_target != "denoised":
+            return code
+        mean = self.content_mean.to(code.dtype)
+        return mean + (code - mean) @ self.content_projection.to(code.dtype)
 
     def decode(self, latents: Latents) -> Tensor:
         return self.generator(latents[CLASS_SLOT], latents[CONTENT_SLOT])
@@ -197,6 +234,37 @@ class Lord(Method):
     def stage1_codes(self, positions: Tensor, classes: Tensor) -> Latents:
         """The latent-optimised codes of training items (by position in the training list) and their classes."""
         return {CLASS_SLOT: self.class_codes(classes), CONTENT_SLOT: self.content_codes(positions)}
+
+    def denoised_content_codes(self) -> Tensor:
+        """Stage-1 content codes as the generator could know them through the content noise: in the codes'
+        principal directions, each coordinate shrunk by var / (var + noise^2) (the Wiener filter), and directions
+        whose gain is below ``denoise_min_gain`` dropped (the encoded code is projected onto the others too).
+        Stage 1 hides a code's small per-image wiggles under noise of std ``content_noise``, so the generator
+        never used them; regressing them anyway makes the content encoder memorise single images, and what it
+        memorises (the letter's shape, on Fonts) comes back on new images as class information in the content
+        code, most of it in those faint directions."""
+        weight = self.content_codes.weight
+        key = (weight._version, weight.device)  # loading or training the codes changes the version
+        if self._denoised is None or self._denoised_key != key:
+            codes = weight.detach().float()
+            mean = codes.mean(dim=0, keepdim=True)
+            centred = codes - mean
+            # Gram eigendecomposition on the CPU in float64: deterministic, so a resumed run gets the same table.
+            covariance = (centred.T.double().cpu() @ centred.double().cpu()) / max(1, len(codes) - 1)
+            variances, directions = torch.linalg.eigh(covariance)
+            variances = variances.clamp_min(0)
+            gain = variances / (variances + self.config.content_noise**2) if self.config.content_noise > 0 \
+                else torch.ones_like(variances)
+            kept = (gain >= self.config.denoise_min_gain) & (variances > 0)
+            gain = torch.where(kept, gain, torch.zeros_like(gain))
+            shrink = (directions * gain) @ directions.T
+            self._denoised = mean + centred @ shrink.to(codes)
+            self._denoised_key = key
+            if hasattr(self, "content_projection"):
+                with torch.no_grad():
+                    self.content_mean.copy_(mean[0])
+                    self.content_projection.copy_(((directions * kept) @ directions.T).to(codes))
+        return self._denoised
 
     # --- training --------------------------------------------------------------------------------
     def reconstruction_loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -253,20 +321,23 @@ class Lord(Method):
     def _amortise_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer],
                        ctx: StepContext) -> dict[str, float]:
         """Paper 001 eq. 8: encoders regress the stage-1 codes while the generator keeps reconstructing. Our
-        additions, off by default: ``content_target="reconstruction"`` replaces the content regression by eq. 6
-        with the encoder in the code's place; ``swap_consistency`` also regresses the codes of generated
+        additions, off by default: ``content_target="denoised"`` regresses the Wiener-filtered codes instead;
+        ``content_target="reconstruction"`` replaces the content regression by eq. 6 with the encoder in the
+        code's place; ``swap_consistency`` also regresses the codes of generated
         class-swapped images; ``content_adversary`` first trains a critic on the (detached) content codes, then
         pushes the content encoder to leave it at chance."""
         c = self.config
         with torch.no_grad():
             target = self.stage1_codes(batch["positions"], batch["classes"])
+            if c.content_target == "denoised":
+                target[CONTENT_SLOT] = self.denoised_content_codes()[batch["positions"]]
         images = batch["images"]
         scalars: dict[str, Tensor | float] = {}
         swapped = self._swapped_class_images(batch["classes"], target, ctx) if c.swap_consistency > 0 else None
         inputs = images if swapped is None else torch.cat([images, swapped[0]])
         with ctx.autocast():
             class_all = self.class_encoder(inputs)
-            content_all = self.content_encoder(inputs)
+            content_all = self.encode_content(inputs)
         class_code, content_code = class_all[: len(images)], content_all[: len(images)]
         if self.content_critic is not None:
             critic_loss = F.cross_entropy(self.content_critic(content_code.detach().float()), batch["classes"])
@@ -276,12 +347,12 @@ class Lord(Method):
             into_generator = content_code if c.content_recon else content_code.detach()
             if c.stage2_noise > 0:
                 into_generator = into_generator + c.stage2_noise * torch.randn_like(into_generator)
-            output = self.generator(class_code, into_generator)
+            output = self.generator(class_code if c.class_recon else class_code.detach(), into_generator)
         recon = self.reconstruction_loss(output.float(), images)
         class_err = (class_code.float() - target[CLASS_SLOT]).pow(2).mean()
         content_err = (content_code.float() - target[CONTENT_SLOT]).pow(2).mean()
         loss = recon + c.class_weight * class_err
-        if c.content_target == "codes":
+        if c.content_target != "reconstruction":
             loss = loss + c.content_weight * content_err
         else:  # eq. 6 with the encoder in place of the per-image code: only what the class code lacks pays off
             with ctx.autocast():
