@@ -23,8 +23,9 @@ SMALL = {"class_dim": 8, "content_dim": 8, "width": 8, "hidden": 32, "recon_loss
 
 
 
-def settings(out: Path, steps: int, stage1: int, stage2: int, **extra) -> TrainSettings:
-    options = {**SMALL, "stage1_steps": stage1, "stage2_steps": stage2, **extra}
+def settings(out: Path, steps: int, stage1: int | None = None, stage2: int | None = None, **extra) -> TrainSettings:
+    stages = {k: v for k, v in (("stage1_steps", stage1), ("stage2_steps", stage2)) if v is not None}
+    options = {**SMALL, **stages, **extra}
     return TrainSettings(method="lord", dataset=SPEC, out=out, steps=steps, batch=16, device="cpu",
                          checkpoint_every=0, sample_every=0, log_every=1, amp=False, method_options=options)
 
@@ -306,3 +307,33 @@ def test_denoised_content_target_keeps_the_strong_directions_and_drops_the_faint
     losses = small.training_step(batch, small.make_optimizers(), 0, StepContext(torch.device("cpu")))
     assert losses["content_code_err"] == pytest.approx(float(filtered), rel=1e-5)
     assert abs(float(raw) - float(filtered)) > 0.05
+
+
+def test_a_denoised_checkpoint_encodes_in_its_subspace_through_the_service(tmp_path: Path, monkeypatch) -> None:
+    """The cpu recipe's stage 2 (denoised target, both encoders by regression alone) saves its content subspace
+    with the model: a loaded checkpoint's content codes lie in it, and the service composes with them."""
+    from studio.service.composition import Composition, ItemSource, SlotValue
+    from studio.service.model_service import ModelService
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    options = {**Lord.recipes["cpu"].options, "stage1_steps": 10, "stage2_steps": 4, "content_noise": 0.03,
+               "denoise_min_gain": 0.5}
+    run = Trainer(settings(tmp_path / "run", 14, **options)).run()
+    lord = load_model(run.checkpoint).method
+    assert isinstance(lord, Lord)
+    rank = int(torch.linalg.matrix_rank(lord.content_projection))
+    assert 0 < rank < SMALL["content_dim"]
+    with torch.no_grad():
+        content = lord.encode(torch.rand(6, 3, 32, 32) * 2 - 1)[CONTENT_SLOT] - lord.content_mean
+    assert torch.allclose(content @ lord.content_projection, content, atol=1e-5)
+    assert int(torch.linalg.matrix_rank(content, atol=1e-4)) <= rank
+
+    service = ModelService(device="cpu", cache_dir=tmp_path / "svc")
+    try:
+        service.load_checkpoint(run.checkpoint)
+        comp = Composition({CLASS_SLOT: SlotValue(ItemSource(0)), CONTENT_SLOT: SlotValue(ItemSource(100))})
+        first = service.compose(comp)
+        other = service.compose(comp.with_slot(CLASS_SLOT, SlotValue(ItemSource(150))))
+        assert first.image.shape == (32, 32, 3) and not np.array_equal(first.image, other.image)
+    finally:
+        service.shutdown()

@@ -30,6 +30,7 @@ from studio.methods.losses import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
+from studio.methods.optimizers import adam
 
 RESIDUAL = "residual"
 
@@ -216,9 +217,9 @@ class AdversarialMethod(Method):
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         betas = (c.beta1, c.beta2)
-        return {"generator": torch.optim.Adam(self.generator_parameters(), lr=c.lr, betas=betas),
-                "critic": torch.optim.Adam(self.critic.parameters(), lr=c.lr, betas=betas),
-                "classifiers": torch.optim.Adam(self.classifiers.parameters(), lr=c.lr, betas=betas)}
+        return {"generator": adam(self.generator_parameters(), lr=c.lr, betas=betas),
+                "critic": adam(self.critic.parameters(), lr=c.lr, betas=betas),
+                "classifiers": adam(self.classifiers.parameters(), lr=c.lr, betas=betas)}
 
     def sample_batch(self, data, rng: np.random.Generator, batch_size: int) -> Batch:
         pool = data.train_indices

@@ -35,6 +35,7 @@ from studio.methods.base import (
 )
 from studio.methods.blocks import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder
 from studio.methods.config import option
+from studio.methods.optimizers import adam
 
 if TYPE_CHECKING:
     from studio.training.data import TrainingData
@@ -154,7 +155,7 @@ class GZSNet(Method):
     # --- training --------------------------------------------------------------------------------
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"model": torch.optim.Adam(self.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
+        return {"model": adam(self.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
 
     def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:
         """``batch_size`` groups: centre, one partner per attribute, and one random item for the cycle swap.

@@ -36,6 +36,7 @@ from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec,
 from studio.methods.blocks import ConvEncoder
 from studio.methods.config import option
 from studio.methods.losses import uniform_cross_entropy
+from studio.methods.optimizers import adam
 from studio.methods.perceptual import LOSS_KINDS, make_reconstruction_loss, resolve_loss_kind
 
 if TYPE_CHECKING:
@@ -277,17 +278,17 @@ class Lord(Method):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        latent = torch.optim.Adam([
+        latent = adam([
             {"params": self.generator.parameters(), "lr": c.lr},
             {"params": [self.class_codes.weight, self.content_codes.weight], "lr": c.lr * c.latent_lr_factor},
         ])
-        amortise = torch.optim.Adam([
+        amortise = adam([
             {"params": [*self.class_encoder.parameters(), *self.content_encoder.parameters()], "lr": c.lr},
             {"params": self.generator.parameters(), "lr": c.lr},
         ])
         optimizers = {"latent": latent, "amortise": amortise}
         if self.content_critic is not None:
-            optimizers["critic"] = torch.optim.Adam(self.content_critic.parameters(), lr=c.lr)
+            optimizers["critic"] = adam(self.content_critic.parameters(), lr=c.lr)
         return optimizers
 
     def sample_batch(self, data: TrainingData, rng: np.random.Generator, batch_size: int) -> Batch:

@@ -34,6 +34,7 @@ from studio.methods.losses import (
     nonsaturating_generator_loss,
     patch_layers,
 )
+from studio.methods.optimizers import adam
 
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 
@@ -474,8 +475,8 @@ class MixingMethod(Method):
         c = self.config
         gen = [*self.encoder.parameters(), *self.decoder.parameters()]
         disc = [*self.discriminator.parameters(), *self.quadrant_classifier.parameters()]
-        return {"generator": torch.optim.Adam(gen, lr=c.generator_lr, betas=(c.beta1, 0.999)),
-                "discriminator": torch.optim.Adam(disc, lr=c.discriminator_lr, betas=(c.beta1, 0.999))}
+        return {"generator": adam(gen, lr=c.generator_lr, betas=(c.beta1, 0.999)),
+                "discriminator": adam(disc, lr=c.discriminator_lr, betas=(c.beta1, 0.999))}
 
     def sample_batch(self, data, rng: np.random.Generator, batch_size: int) -> Batch:
         pool = data.train_indices

@@ -31,6 +31,7 @@ from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext, StepContext
 from studio.methods.config import config_fields, config_to_json, parse_value
+from studio.methods.optimizers import match_state_layout
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
 from studio.training.checkpoint import SUFFIX, atomic_write_bytes, atomic_write_json, sidecar
@@ -194,6 +195,8 @@ class Trainer:
         channels_last = device.type == "cpu" and method.channels_last_on_cpu
         if channels_last:
             method.to(memory_format=torch.channels_last)
+            for optimizer in optimizers.values():  # a resumed state is still contiguous
+                match_state_layout(optimizer)
         distributed.broadcast_module(method)
         self.method = method
         meta = {"dataset": {"spec": s.dataset, "fingerprint": dataset.fingerprint,
