@@ -202,6 +202,20 @@ def parser(description: str, checkpoint: bool = True) -> argparse.ArgumentParser
     return p
 
 
+def step_parser(description: str, *, shipped_model: bool = False, device: str = "cpu") -> argparse.ArgumentParser:
+    """Options of the scripts that time GZS-Net steps: --resolution, --batch, --device, --threads, and with
+    ``shipped_model`` the model for compose and encode (--checkpoint, --encode-batch)."""
+    p = argparse.ArgumentParser(description=description)
+    if shipped_model:
+        p.add_argument("--checkpoint", default=str(SHIPPED_FONTS), help="model for compose and encode")
+        p.add_argument("--encode-batch", type=int, default=64, help="images per encode call")
+    p.add_argument("--resolution", type=int, default=64, help="resolution of the training-step model")
+    p.add_argument("--batch", type=int, default=4, help="groups per training step")
+    p.add_argument("--device", default=device, help="auto, cpu, cuda or mps")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return p
+
+
 def apply_threads(threads: int) -> None:
     import torch
 
@@ -210,6 +224,41 @@ def apply_threads(threads: int) -> None:
 
 
 # --- models -----------------------------------------------------------------------------------------------------
+SHIPPED_FONTS = Path(__file__).resolve().parent.parent / "models" / "fonts-gzs" / "model.safetensors"
+
+
+def recipe_gzs_training(resolution: int, device: Any) -> tuple[Any, Any, Any]:
+    """GZS-Net's CPU-recipe config, fonts:small at ``resolution`` with the default split as TrainingData, and the
+    MethodContext to build the model with: what the step benchmarks train."""
+    from studio.data.spec import open_dataset
+    from studio.data.splits import ZeroShotSplit
+    from studio.methods.base import MethodContext
+    from studio.methods.gzs import GZSConfig, GZSNet
+    from studio.training.data import TrainingData
+
+    dataset = open_dataset(f"fonts:small,res={resolution}")
+    data = TrainingData(dataset, ZeroShotSplit.make(dataset.codes), device)
+    context = MethodContext(dataset.schema, resolution, len(data.train_indices))
+    return GZSConfig(**GZSNet.recipes["cpu"].options), data, context
+
+
+def shipped_inputs(checkpoint: str | Path, device: Any, encode_batch: int) -> tuple[Any, Any, dict[str, Any]]:
+    """A model in eval mode, ``encode_batch`` images of its own dataset, and one item's latents (a composition)."""
+    import torch
+
+    from studio.data.spec import open_dataset
+    from studio.training.data import to_tensor
+    from studio.training.model_io import load_model
+
+    loaded = load_model(checkpoint, device)
+    method = loaded.method.eval()
+    dataset = open_dataset(f"{loaded.dataset_spec},res={method.context.resolution}")
+    images = to_tensor(dataset.images(np.arange(encode_batch)), device)
+    with torch.no_grad():
+        latents = {k: v[:1].clone() for k, v in method.encode(images[:1]).items()}
+    return method, images, latents
+
+
 def work_dir(prefix: str) -> tempfile.TemporaryDirectory:
     """A temporary folder for fresh checkpoints and the service's latent cache (so 'cold' really is cold)."""
     return tempfile.TemporaryDirectory(prefix=f"studio-bench-{prefix}-")

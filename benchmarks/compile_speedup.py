@@ -15,24 +15,17 @@ Run: ``.venv/bin/python benchmarks/compile_speedup.py [--threads 1] [--repeats 5
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, machine_lines
+from _common import apply_threads, machine, machine_lines, recipe_gzs_training, shipped_inputs, step_parser
 
-from studio.data.spec import open_dataset
-from studio.data.splits import ZeroShotSplit
-from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet
-from studio.training.data import TrainingData, to_tensor
-from studio.training.model_io import load_model, pick_device
-
-SHIPPED = Path(__file__).resolve().parent.parent / "models" / "fonts-gzs" / "model.safetensors"
+from studio.methods.base import StepContext
+from studio.methods.gzs import GZSNet
+from studio.training.model_io import pick_device
 
 
 def _sync(device: torch.device) -> None:
@@ -79,27 +72,15 @@ def report(title: str, result: dict[str, dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(SHIPPED), help="model for compose and encode")
-    parser.add_argument("--resolution", type=int, default=64, help="resolution of the training-step model")
-    parser.add_argument("--batch", type=int, default=4, help="groups per training step")
-    parser.add_argument("--encode-batch", type=int, default=64)
+    parser = step_parser(__doc__.split("\n\n")[0], shipped_model=True)
     parser.add_argument("--repeats", type=int, default=50, help="timed compose and encode calls of each version")
     parser.add_argument("--train-steps", type=int, default=20, help="timed training steps of each version")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     info = machine()
     device = pick_device(args.device)
 
-    loaded = load_model(args.checkpoint, device)
-    method = loaded.method.eval()
-    dataset = open_dataset(f"{loaded.dataset_spec},res={method.context.resolution}")
-    images = to_tensor(dataset.images(np.arange(args.encode_batch)), device)
-    with torch.no_grad():
-        latents = {k: v[:1].clone() for k, v in method.encode(images[:1]).items()}
+    method, images, latents = shipped_inputs(args.checkpoint, device, args.encode_batch)
     compiled_decode = torch.compile(method.decode)
     compiled_encode = torch.compile(method.encode)
     with torch.no_grad():
@@ -108,10 +89,7 @@ def main() -> None:
         encode = side_by_side({"eager": lambda: method.encode(images),
                                "compiled": lambda: compiled_encode(images)}, max(5, args.repeats // 5), device)
 
-    config = GZSConfig(**GZSNet.recipes["cpu"].options)
-    train_set = open_dataset(f"fonts:small,res={args.resolution}")
-    data = TrainingData(train_set, ZeroShotSplit.make(train_set.codes), device)
-    context = MethodContext(train_set.schema, args.resolution, len(data.train_indices))
+    config, data, context = recipe_gzs_training(args.resolution, device)
     ctx = StepContext(device, amp=True)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     models, optimizers, losses_of = {}, {}, {}

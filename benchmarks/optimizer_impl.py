@@ -10,40 +10,28 @@ Run: ``.venv/bin/python benchmarks/optimizer_impl.py [--resolution 64] [--batch 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 import torch
-from _common import machine, machine_lines
+from _common import apply_threads, machine, machine_lines, recipe_gzs_training, step_parser
 
-from studio.data.spec import open_dataset
-from studio.data.splits import ZeroShotSplit
-from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet
-from studio.training.data import TrainingData
+from studio.methods.base import StepContext
+from studio.methods.gzs import GZSNet
 from studio.training.model_io import pick_device
 
 IMPLEMENTATIONS = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=4, help="groups per step")
+    parser = step_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per implementation")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     info = machine()
     device = pick_device(args.device)
-    config = GZSConfig(**GZSNet.recipes["cpu"].options)
-    dataset = open_dataset(f"fonts:small,res={args.resolution}")
-    data = TrainingData(dataset, ZeroShotSplit.make(dataset.codes), device)
-    context = MethodContext(dataset.schema, args.resolution, len(data.train_indices))
+    config, data, context = recipe_gzs_training(args.resolution, device)
     ctx = StepContext(device, amp=True)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     models, optimizers = {}, {}

@@ -13,23 +13,16 @@ Run: ``.venv/bin/python benchmarks/profile_hot_paths.py [--threads 1] [--rows 12
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, machine_lines
+from _common import apply_threads, machine, machine_lines, recipe_gzs_training, shipped_inputs, step_parser
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from studio.data.spec import open_dataset
-from studio.data.splits import ZeroShotSplit
-from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet
-from studio.training.data import TrainingData, to_tensor
-from studio.training.model_io import load_model, pick_device
-
-SHIPPED = Path(__file__).resolve().parent.parent / "models" / "fonts-gzs" / "model.safetensors"
+from studio.methods.base import StepContext
+from studio.methods.gzs import GZSNet
+from studio.training.model_io import pick_device
 
 
 def profiled(title: str, call: Callable[[], object], calls: int, device: torch.device, rows: int) -> None:
@@ -54,35 +47,22 @@ def profiled(title: str, call: Callable[[], object], calls: int, device: torch.d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(SHIPPED), help="model for compose and encode")
-    parser.add_argument("--resolution", type=int, default=64, help="resolution of the training-step model")
-    parser.add_argument("--batch", type=int, default=4, help="groups per training step")
-    parser.add_argument("--encode-batch", type=int, default=64)
+    parser = step_parser(__doc__.split("\n\n")[0], shipped_model=True)
     parser.add_argument("--rows", type=int, default=12, help="operators listed per path")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     info = machine()
     device = pick_device(args.device)
     print("\n".join(machine_lines(info)))
 
-    loaded = load_model(args.checkpoint, device)
-    method = loaded.method.eval()
-    dataset = open_dataset(f"{loaded.dataset_spec},res={method.context.resolution}")
-    images = to_tensor(dataset.images(np.arange(args.encode_batch)), device)
+    method, images, latents = shipped_inputs(args.checkpoint, device, args.encode_batch)
     with torch.no_grad():
-        latents = {k: v[:1].clone() for k, v in method.encode(images[:1]).items()}
         profiled(f"compose: decode one composition ({method.context.resolution} px, {args.checkpoint})",
                  lambda: method.decode(latents), 50, device, args.rows)
         profiled(f"encode: {args.encode_batch} images", lambda: method.encode(images), 5, device, args.rows)
 
-    config = GZSConfig(**GZSNet.recipes["cpu"].options)
-    train_set = open_dataset(f"fonts:small,res={args.resolution}")
-    data = TrainingData(train_set, ZeroShotSplit.make(train_set.codes), device)
-    model = GZSNet(config, MethodContext(train_set.schema, args.resolution, len(data.train_indices))).to(device)
+    config, data, context = recipe_gzs_training(args.resolution, device)
+    model = GZSNet(config, context).to(device)
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     optimizers = model.make_optimizers()
