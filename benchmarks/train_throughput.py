@@ -1,7 +1,7 @@
 """GZS-Net training throughput: our batched step against the same math run one call per role and per swap.
 
 The batched step encodes every group image in one encoder call and decodes every swapped latent in one decoder
-call; the reference (``studio.methods._gzs_reference``) makes one call per group role and per swap, as the public
+call; the reference (``tests/gzs_reference.py``) makes one call per group role and per swap, as the public
 code does. Both take optimiser steps on the same batches, interleaved step by step so that load from other
 processes hits both alike, and the ratio of their groups per second is printed per resolution. Run:
 ``.venv/bin/python benchmarks/train_throughput.py [--resolutions 64 128] [--batch 8] [--steps 6] [--device cpu]``.
@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from studio.data.spec import open_dataset
 from studio.data.splits import ZeroShotSplit
-from studio.methods._gzs_reference import unbatched_losses
 from studio.methods.base import MethodContext, StepContext
 from studio.methods.gzs import GZSConfig, GZSNet, cpu_supports_bfloat16
 from studio.training.data import TrainingData
 from studio.training.model_io import pick_device
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the reference lives with its test
+from gzs_reference import unbatched_losses
 
 
 def sync(device: torch.device) -> None:

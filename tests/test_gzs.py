@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gzs_reference import unbatched_losses
 
 from studio.data.splits import ZeroShotSplit
-from studio.methods._gzs_reference import unbatched_losses
 from studio.methods.base import MethodContext, StepContext
 from studio.methods.gzs import GZSConfig, GZSNet, chunk_sizes
 from studio.methods.registry import get_method

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -189,9 +189,6 @@ class Method(nn.Module):
     # --- helpers shared by methods ------------------------------------------------------------
     def reconstruct(self, images: Tensor) -> Tensor:
         return self.decode(self.encode(images))
-
-    def iter_slot_params(self) -> Iterator[tuple[str, nn.Parameter]]:
-        yield from self.named_parameters()
 
 
 def split_chunks(z: Tensor, slots: list[SlotSpec]) -> Latents:

@@ -20,7 +20,6 @@ from studio.errors import StudioError
 if TYPE_CHECKING:
     from studio.training.trainer import ProgressEvent, Trainer, TrainResult, TrainSettings
 
-STATES = ("starting", "running", "paused", "stopping", "cancelling", "finished", "failed", "cancelled")
 ENDED = ("finished", "failed", "cancelled")
 
 

@@ -302,12 +302,6 @@ class ModelService:
         state.need_model()
         return self._worker.call(self._encode_pixels_now, state, np.asarray(images))
 
-    def decode_latents(self, latents: dict[str, np.ndarray]) -> np.ndarray:
-        """``(n, size)`` per slot -> uint8 ``(n, H, W, 3)``."""
-        state = self._state
-        state.need_model()
-        return self._worker.call(self._decode_now, state, latents)
-
     def _encode_items(self, state: _State, indices: np.ndarray, progress: Progress = None,
                       cancel: CancelCheck = None, keep: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
                       | None = None) -> dict[str, np.ndarray]:
