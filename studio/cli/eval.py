@@ -32,12 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", metavar="SPEC", help="evaluate on this dataset instead of the checkpoint's own")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed for item sampling and probe initialisation")
+    p.add_argument("--protocol", choices=["strict", "greedy", "both"], default="both",
+                   help="zero-shot queries: strict (each attribute from its own training image sharing only that "
+                        "attribute with the target, as in paper 000 Fig. 4), greedy (the set cover: fewest images) "
+                        "or both (default)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     ctx = make_context(args.checkpoint, dataset=args.dataset, device=args.device, max_items=args.max_items,
-                       seed=args.seed)
+                       seed=args.seed, protocol=args.protocol)
     info = checkpoint_info(ctx)
 
     def announce(e) -> None:

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wall-minutes", type=float, default=0.0, help="training wall time, recorded in the card")
     p.add_argument("--max-items", type=int, default=500, help="items per evaluation (see studio eval)")
     p.add_argument("--only", nargs="+", action="extend", metavar="NAME", help="run only these evaluations")
+    p.add_argument("--protocol", choices=["strict", "greedy", "both"], default="both",
+                   help="zero-shot query protocol(s) for the card (see studio eval; default both)")
     p.add_argument("--note", default="", help="a sentence for the card (e.g. what the figures fall short of)")
     p.set_defaults(run=run)
 
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.run_dir, "cpu")
     meta = {k: loaded.meta[k] for k in ("dataset", "split", "settings", "metrics") if k in loaded.meta}
     target = save_checkpoint(args.out / "model", loaded.method, step=loaded.step, meta=meta, half=True)
-    ctx = make_context(target, max_items=args.max_items)
+    ctx = make_context(target, max_items=args.max_items, protocol=args.protocol)
     results = jsonable(run_evaluations(ctx, args.only))
     info = checkpoint_info(ctx)
     hardware = args.hardware or f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

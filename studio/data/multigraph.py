@@ -136,3 +136,67 @@ def cover(codes: np.ndarray, items: np.ndarray, wanted: np.ndarray | list[int],
                 chosen[j] = int(items[pick])
                 remaining.remove(j)
     return chosen
+
+
+class StrictCover:
+    """The query of paper 000, Fig. 4: every attribute's value from its own training item, each item sharing with
+    the target only that attribute where the data allow.
+
+    ``cover`` (greedy) takes the item matching the most attributes, so a query often needs only one or two sources
+    and is closer to a one-slot swap than to synthesis from parts. Here, per attribute, the candidates are the
+    items showing the wanted value (all of them, or ``search_limit`` random ones in a large group); the one
+    sharing the fewest other attributes with the target and not yet used by this query is taken. Attributes with
+    the fewest candidates pick first, so scarce values still find an unused item.
+    """
+
+    def __init__(self, codes: np.ndarray, items: np.ndarray, search_limit: int = 4096,
+                 schema: AttributeSchema | None = None) -> None:
+        self.codes = codes
+        self.items = np.asarray(items, dtype=np.int64)
+        self.search_limit = search_limit
+        self.schema = schema
+        sub = codes[self.items]
+        self._order: list[np.ndarray] = []
+        self._offsets: list[np.ndarray] = []
+        for j in range(codes.shape[1]):
+            order = np.argsort(sub[:, j], kind="stable")
+            counts = np.bincount(sub[:, j], minlength=int(codes[:, j].max(initial=0)) + 1)
+            self._order.append(self.items[order])
+            self._offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+
+    def _block(self, j: int, value: int) -> np.ndarray:
+        offsets = self._offsets[j]
+        if not 0 <= value < len(offsets) - 1 or offsets[value] == offsets[value + 1]:
+            if self.schema is not None and 0 <= value < self.schema[j].cardinality:
+                what = f"{self.schema[j].name}={self.schema[j].values[value]}"
+            else:
+                what = f"value #{value} of attribute #{j}"
+            raise StudioError(f"no item in the given set has {what}, so it cannot be covered; pick another value "
+                              "or include items that show it")
+        return self._order[j][offsets[value]:offsets[value + 1]]
+
+    def query(self, wanted: np.ndarray | list[int], rng: np.random.Generator) -> dict[int, int]:
+        """``{attribute position: item index}`` in attribute order, one item per attribute (reused only when a
+        value is shown by items this query already took)."""
+        wanted = np.asarray(wanted, dtype=np.int64)
+        blocks = [self._block(j, int(v)) for j, v in enumerate(wanted)]
+        chosen: dict[int, int] = {}
+        used: set[int] = set()
+        for j in sorted(range(len(wanted)), key=lambda j: len(blocks[j])):
+            block = blocks[j]
+            if len(block) > self.search_limit:
+                block = block[rng.choice(len(block), size=self.search_limit, replace=False)]
+            overlap = (self.codes[block] == wanted).sum(axis=1) - 1  # other attributes shared with the target
+            if used:
+                overlap = overlap + np.isin(block, list(used)) * (len(wanted) + 1)  # an unused item always wins
+            best = np.flatnonzero(overlap == overlap.min())
+            pick = int(block[best[rng.integers(len(best))]])
+            chosen[j] = pick
+            used.add(pick)
+        return {j: chosen[j] for j in range(len(wanted))}
+
+    def shares_only_its_attribute(self, query: dict[int, int], wanted: np.ndarray | list[int]) -> np.ndarray:
+        """Per attribute of the query: does its source share exactly that one attribute with the target?"""
+        wanted = np.asarray(wanted, dtype=np.int64)
+        sources = np.array([query[j] for j in range(len(wanted))], dtype=np.int64)
+        return (self.codes[sources] == wanted).sum(axis=1) == 1

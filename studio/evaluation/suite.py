@@ -31,6 +31,8 @@ from studio.training.model_io import LoadedModel, load_model, pick_device
 
 DEFAULT_MAX_ITEMS = 500
 DEFAULT_BATCH = 64
+#: ``--protocol`` choices of the zero-shot evaluation: one of them, or both.
+ZERO_SHOT_PROTOCOLS = ("strict", "greedy")
 _NOT_EVALUATIONS = {"suite", "metrics"}
 
 Formatter = Callable[[dict[str, Any]], str]
@@ -98,6 +100,8 @@ class EvalContext:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     batch_size: int = DEFAULT_BATCH
     seed: int = 0
+    #: Zero-shot query protocols to run (``strict`` and/or ``greedy``).
+    protocols: tuple[str, ...] = ZERO_SHOT_PROTOCOLS
 
     @property
     def method(self) -> Method:
@@ -142,10 +146,12 @@ class EvalContext:
 
 
 def make_context(checkpoint: str | Path, *, dataset: str | None = None, device: str = "auto",
-                 max_items: int = DEFAULT_MAX_ITEMS, seed: int = 0) -> EvalContext:
-    """Load a checkpoint (or a run directory's newest) and open the data it was trained on, or ``dataset``."""
+                 max_items: int = DEFAULT_MAX_ITEMS, seed: int = 0, protocol: str = "both") -> EvalContext:
+    """Load a checkpoint (or a run directory's newest) and open the data it was trained on, or ``dataset``;
+    ``protocol`` is the zero-shot query protocol: ``strict``, ``greedy`` or ``both``."""
     if max_items < 2:
         raise StudioError(f"--max-items must be at least 2, got {max_items}")
+    protocols = protocols_of(protocol)
     dev = pick_device(device)
     loaded = load_model(checkpoint, dev)
     spec = dataset or loaded.dataset_spec
@@ -156,7 +162,17 @@ def make_context(checkpoint: str | Path, *, dataset: str | None = None, device: 
     split_meta = loaded.split
     split = ZeroShotSplit.make(data.codes, float(split_meta.get("test_fraction", 0.25)),
                                int(split_meta.get("seed", 0)))
-    return EvalContext(loaded, data, split, dev, max_items, np.random.default_rng(seed), seed=seed)
+    return EvalContext(loaded, data, split, dev, max_items, np.random.default_rng(seed), seed=seed,
+                       protocols=protocols)
+
+
+def protocols_of(protocol: str) -> tuple[str, ...]:
+    """``strict``/``greedy``/``both`` -> the zero-shot protocols to run."""
+    if protocol == "both":
+        return ZERO_SHOT_PROTOCOLS
+    if protocol not in ZERO_SHOT_PROTOCOLS:
+        raise StudioError(f"--protocol must be strict, greedy or both, got {protocol!r}")
+    return (protocol,)
 
 
 def _check_compatible(loaded: LoadedModel, data: AttributedDataset) -> None:
