@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +85,13 @@ def _combinations_absent_from_training(codes: np.ndarray, train: np.ndarray, car
 
 
 def training_items(checkpoint: str | Path, dataset) -> np.ndarray:
-    """The training split the checkpoint was trained with, rebuilt from its sidecar (as the service does)."""
+    """The training split the checkpoint was trained with, rebuilt from its description (as the service does)."""
     from studio.data.splits import ZeroShotSplit
-    from studio.training.checkpoint import resolve_checkpoint, sidecar
+    from studio.training.checkpoint import read_checkpoint_meta
 
-    path = sidecar(resolve_checkpoint(checkpoint))
-    try:
-        split = json.loads(path.read_text()).get("split", {})
-    except (OSError, json.JSONDecodeError) as e:
-        raise StudioError(f"{path}: cannot read the checkpoint description ({e})") from None
+    split = read_checkpoint_meta(checkpoint).get("split") or {}
+    if not isinstance(split, dict):
+        raise StudioError(f"{checkpoint}: its description's split is not a table; the checkpoint is damaged")
     return ZeroShotSplit.make(dataset.codes, float(split.get("test_fraction", 0.25)), int(split.get("seed", 0))).train
 
 

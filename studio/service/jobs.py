@@ -133,10 +133,8 @@ class TrainingJob:
         self.events.sample.emit(step, grid, path)
 
     def _on_checkpoint(self, step: int, path: Path) -> None:
-        """Record the numbered file when the trainer keeps one (``path`` is the moving ``last`` checkpoint)."""
-        path = Path(path)
-        numbered = path.parent / f"step-{step:08d}{path.suffix}"
-        kept = numbered if numbered.exists() else path
+        """Record the checkpoint: the trainer passes the numbered file when it keeps one, else the moving ``last``."""
+        kept = Path(path)
         if kept not in self.checkpoints:
             self.checkpoints.append(kept)
         self.events.checkpoint.emit(step, kept)
@@ -164,9 +162,9 @@ class TrainingJob:
         with self._lock:
             self.result = result
             final = Path(result.checkpoint)
-            numbered = final.parent / f"step-{result.step:08d}{final.suffix}"
-            if final.exists() and final not in self.checkpoints and numbered not in self.checkpoints:
-                self.checkpoints.append(numbered if numbered.exists() else final)
+            kept = result.kept or final
+            if final.exists() and final not in self.checkpoints and kept not in self.checkpoints:
+                self.checkpoints.append(kept)
             self._set_state("cancelled" if self._end_wanted == "cancel" else "finished")
         self.events.finished.emit(result)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.errors import CheckpointError
+from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext
 from studio.methods.config import config_from_json, config_to_json
 from studio.methods.registry import get_method
@@ -45,9 +45,10 @@ def build_method(name: str, config: Any, context: MethodContext) -> Method:
 def save_checkpoint(path: str | Path, method: Method, *, step: int, meta: dict[str, Any],
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     rng: np.random.Generator | None = None, half: bool = False,
-                    extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write a checkpoint atomically. ``half`` stores float weights as fp16 (small shipped models);
-    ``extra_tensors`` go in as they are (the other training processes' random states)."""
+                    extra_tensors: dict[str, torch.Tensor] | None = None, readable_copy: bool = True) -> Path:
+    """Write a checkpoint atomically (one file, see ``studio.training.checkpoint``). ``half`` stores float weights
+    as fp16 (small shipped models); ``extra_tensors`` go in as they are (the other training processes' random
+    states); ``readable_copy`` also writes its description as JSON beside it."""
     tensors: dict[str, torch.Tensor] = {}
     for k, v in method.state_dict().items():
         tensors[MODEL + k] = v.half() if half and v.is_floating_point() else v
@@ -71,14 +72,12 @@ def save_checkpoint(path: str | Path, method: Method, *, step: int, meta: dict[s
         "numpy_rng": rng.bit_generator.state if rng is not None else None,
         "half": half,
     }
-    path = Path(path)
-    save_tensors(path, tensors, full_meta)
-    return path.with_suffix(".safetensors")
+    return save_tensors(Path(path), tensors, full_meta, readable_copy=readable_copy)
 
 
 @dataclass
 class LoadedModel:
-    """A method rebuilt from a checkpoint, in eval mode on ``device``, with everything its sidecar said."""
+    """A method rebuilt from a checkpoint, in eval mode on ``device``, with everything its description said."""
 
     method: Method
     meta: dict[str, Any]
@@ -123,17 +122,45 @@ class LoadedModel:
         return rng
 
 
+#: Fields of a checkpoint description and the JSON types they must have (the optional ones when present).
+META_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "method": str, "context": dict, "config": dict, "slots": list, "step": int, "dataset": dict, "split": dict,
+    "settings": dict, "optimizers": dict, "metrics": dict, "numpy_rng": (dict, type(None)), "half": bool,
+    "trained_seconds": (int, float), "ranks": dict,
+}
+REQUIRED_META = ("method", "context")
+
+
+def check_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse a description whose fields have the wrong JSON types, naming the field (before anything reads it)."""
+    for name in REQUIRED_META:
+        if name not in meta:
+            raise CheckpointError(f"{path}: its description lacks the field {name!r}; not a checkpoint of a method")
+    for name, kind in META_FIELDS.items():
+        if name in meta and (not isinstance(meta[name], kind) or (kind is int and isinstance(meta[name], bool))):
+            raise CheckpointError(f"{path}: field {name!r} of its description is {type(meta[name]).__name__}, not "
+                                  f"{kind.__name__ if isinstance(kind, type) else kind[0].__name__}")
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the method a checkpoint describes; errors name the file and what is wrong with it."""
     resolved = resolve_checkpoint(path)
     tensors, meta = load_tensors(resolved)
+    check_meta(resolved, meta)
     try:
         cls = get_method(meta["method"])
+    except KeyError:
+        raise CheckpointError(f"{resolved}: made by method {meta['method']!r}, which this version does not "
+                              "know") from None
+    try:
         config = config_from_json(cls.config_class, meta.get("config", {}))
         context = MethodContext.from_json(meta["context"])
-    except KeyError as e:
-        raise CheckpointError(f"{resolved.with_suffix('.json')}: missing or unknown field {e}") from None
-    method = cls(config, context)
+        method = cls(config, context)
+    except StudioError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"{resolved}: its description does not build a {cls.name} network "
+                              f"({type(e).__name__}: {e})") from None
     state = {k[len(MODEL):]: v.float() if v.is_floating_point() else v
              for k, v in tensors.items() if k.startswith(MODEL)}
     missing, unexpected = method.load_state_dict(state, strict=False)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -34,13 +33,13 @@ from studio.methods.config import config_fields, config_to_json, parse_value
 from studio.methods.optimizers import match_state_layout
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
-from studio.training.checkpoint import SUFFIX, atomic_write_bytes, atomic_write_json, sidecar
+from studio.training.checkpoint import atomic_write_bytes, atomic_write_json
 from studio.training.data import TrainingData, to_uint8
 from studio.training.model_io import LoadedModel, load_model, save_checkpoint
+from studio.training.run_directory import LAST, RunDirectory
 
 #: The zero-shot split is fixed across seeds, so runs that differ only in their seed are scored on the same items.
 SPLIT_SEED = 0
-LAST = "last"
 
 
 @dataclass
@@ -111,6 +110,8 @@ class TrainResult:
     checkpoint: Path
     stopped: bool
     losses: dict[str, float]
+    #: the numbered checkpoint of the final step, when the run keeps one (``checkpoint`` is the moving ``last``)
+    kept: Path | None = None
 
 
 class Trainer:
@@ -120,6 +121,7 @@ class Trainer:
         self.settings = settings
         self.callbacks = callbacks or TrainerCallbacks()
         self.out = Path(settings.out).expanduser()
+        self.run_dir = RunDirectory(self.out)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -153,11 +155,11 @@ class Trainer:
     # --- paths ---------------------------------------------------------------------------------
     @property
     def checkpoint_dir(self) -> Path:
-        return self.out / "checkpoints"
+        return self.run_dir.checkpoints
 
     @property
     def last_checkpoint(self) -> Path:
-        return self.checkpoint_dir / f"{LAST}{SUFFIX}"
+        return self.run_dir.last
 
     # --- the run -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -204,7 +206,7 @@ class Trainer:
                 "split": split.to_json(), "settings": s.to_json()}
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.out / "config.json", {"method": method.name, "settings": s.to_json(),
+            atomic_write_json(self.run_dir.config, {"method": method.name, "settings": s.to_json(),
                                                          "config": config_to_json(method.config), **meta})
             self._trim_metrics(step)
             self._open_tensorboard()
@@ -233,7 +235,7 @@ class Trainer:
         if channels_last:  # hand the model on as a loaded checkpoint would be, so both compute alike
             method.to(memory_format=torch.contiguous_format)
         self._log(f"{'stopped' if stopped else 'finished'} at step {step}; checkpoint {checkpoint}")
-        return TrainResult(step, self.last_checkpoint, stopped, losses)
+        return TrainResult(step, self.last_checkpoint, stopped, losses, self.run_dir.kept_checkpoint(step))
 
     @property
     def budget_spent(self) -> bool:
@@ -313,8 +315,8 @@ class Trainer:
     # --- starting and resuming -------------------------------------------------------------------
     def _start(self, context: MethodContext, device: torch.device):
         s = self.settings
-        if self.last_checkpoint.exists():
-            raise StudioError(f"{self.out} already holds a run (checkpoints/{LAST}{SUFFIX}); pass --resume to "
+        if self.run_dir.newest_checkpoint() is not None:
+            raise StudioError(f"{self.out} already holds a run ({self.run_dir.checkpoints.name}/); pass --resume to "
                               "continue it, or choose another --out")
         cls = _method_class(s.method)
         config = build_config(cls, s.method_options)
@@ -339,10 +341,11 @@ class Trainer:
 
     def _resume(self, fingerprint: str, device: torch.device):
         s = self.settings
-        if not self.last_checkpoint.exists():
-            raise StudioError(f"--resume: {self.out} holds no checkpoint to continue (checkpoints/{LAST}{SUFFIX}); "
-                              "drop --resume to start a new run there")
-        loaded = load_model(self.last_checkpoint, device)
+        checkpoint = self.run_dir.newest_checkpoint()  # ``last``, or a first checkpoint killed before it
+        if checkpoint is None:
+            raise StudioError(f"--resume: {self.out} holds no checkpoint to continue (checkpoints/{LAST}.safetensors);"
+                              " drop --resume to start a new run there")
+        loaded = load_model(checkpoint, device)
         method = loaded.method
         if method.name != s.method:
             raise StudioError(f"--resume: {self.out} holds a {method.name} run, not {s.method}; use --method "
@@ -370,7 +373,7 @@ class Trainer:
         optimizers = method.make_optimizers()
         rng = loaded.restore_training_state(optimizers)
         if rng is None:
-            raise CheckpointError(f"{self.last_checkpoint}: no random-generator state; it cannot be resumed exactly")
+            raise CheckpointError(f"{loaded.path}: no random-generator state; it cannot be resumed exactly")
         return method, optimizers, self._restore_rank_streams(loaded, rng), loaded.step
 
     def _restore_rank_streams(self, loaded: LoadedModel, rng: np.random.Generator) -> np.random.Generator:
@@ -409,13 +412,12 @@ class Trainer:
             return self.last_checkpoint
         if ranks is not None:
             meta = {**meta, "ranks": ranks}
-        path = save_checkpoint(self.checkpoint_dir / f"step-{step:08d}", method, step=step,
+        path = save_checkpoint(self.run_dir.checkpoint(step), method, step=step,
                                meta={**meta, "metrics": losses, "trained_seconds": round(self._trained_s, 3)},
                                optimizers=optimizers, rng=rng,
                                extra_tensors=rank_tensors)
-        _replace_with_link(path, self.last_checkpoint)
-        _replace_with_link(sidecar(path), sidecar(self.last_checkpoint))
-        self._prune_checkpoints()
+        self.run_dir.publish_last(path)
+        self.run_dir.prune(self.settings.keep_checkpoints)
         if self.callbacks.on_checkpoint is not None:
             # The numbered file, so listeners can tell checkpoints apart (``last`` when it was not kept).
             self.callbacks.on_checkpoint(step, path if path.exists() else self.last_checkpoint)
@@ -444,15 +446,9 @@ class Trainer:
         return tensors, {"size": len(states), "numpy_rng": [state["numpy"] for state in states],
                          "weights_sha256": digests}
 
-    def _prune_checkpoints(self) -> None:
-        numbered = sorted(self.checkpoint_dir.glob(f"step-*{SUFFIX}"))
-        for old in numbered[: max(0, len(numbered) - max(0, self.settings.keep_checkpoints))]:
-            sidecar(old).unlink(missing_ok=True)
-            old.unlink(missing_ok=True)
-
     def _write_metrics(self, step: int, losses: dict[str, float], rate: float) -> None:
         record = {"step": step, "losses": losses, "steps_per_s": round(rate, 4), "time": round(time.time(), 3)}
-        with open(self.out / "metrics.jsonl", "a") as f:
+        with open(self.run_dir.metrics, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._tensorboard is not None:
             for k, v in losses.items():
@@ -461,7 +457,7 @@ class Trainer:
 
     def _trim_metrics(self, step: int) -> None:
         """On resume, drop log lines a killed run wrote after its last checkpoint (they will be written again)."""
-        path = self.out / "metrics.jsonl"
+        path = self.run_dir.metrics
         if not path.exists():
             return
         kept = []
@@ -480,7 +476,7 @@ class Trainer:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             images = method.sample_grid(data, np.random.default_rng(self.settings.seed + 7919))
         grid = tile_grid(images)
-        path = self.out / "samples" / f"step-{step:08d}.png"
+        path = self.run_dir.sample(step)
         buffer = io.BytesIO()
         Image.fromarray(grid).save(buffer, format="PNG")
         atomic_write_bytes(path, buffer.getvalue())
@@ -494,7 +490,7 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional
             return
-        self._tensorboard = SummaryWriter(str(self.out / "tensorboard"))
+        self._tensorboard = SummaryWriter(str(self.run_dir.tensorboard))
 
     def _log(self, message: str) -> None:
         if self.callbacks.on_log is not None and distributed.is_main():
@@ -600,19 +596,6 @@ def _copy_weights(source: Method, target: Method, origin: str) -> None:
         target.load_state_dict(source.state_dict())
     except RuntimeError as e:
         raise CheckpointError(f"--init-from {origin}: its weights do not fit ({str(e).splitlines()[0]})") from None
-
-
-def _replace_with_link(source: Path, target: Path) -> None:
-    """Make ``target`` the same file as ``source`` atomically: a hard link renamed into place (a copy where
-    links are not supported)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        atomic_write_bytes(target, source.read_bytes())
-        return
-    os.replace(tmp, target)
 
 
 def tile_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:
