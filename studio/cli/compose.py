@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from studio.cli import _compose_extras as extras
 from studio.errors import StudioError
 from studio.service.composition import Composition, ItemSource, SlotValue
 
@@ -37,18 +38,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--frames", type=int, default=9, help="frames of the interpolation strip (default 9)")
     p.add_argument("--gif", type=Path, default=None, metavar="FILE",
                    help="with --interpolate: also write an animated GIF (forth and back)")
-    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--out", type=Path, default=None,
+                   help="PNG file to write (not needed with --sheet or --list-values)")
     p.add_argument("--scale", type=int, default=1, help="enlarge the output by this whole factor (default 1)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     p.add_argument("--cache-dir", type=Path, default=None, help="latent cache folder (default: the user cache)")
+    extras.add_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from studio.service.model_service import ModelService
 
+    if args.list_values:
+        return extras.list_values(args)
     if args.query and args.interpolate:
         raise StudioError("use either --query or --interpolate, not both")
+    if extras.wanted(args) and (args.query or args.interpolate):
+        raise StudioError("--text, --font-from, --sheet and value mining go with --take/--base, not with --query or "
+                          "--interpolate")
+    if args.out is None and not extras.wanted(args):
+        raise StudioError("give --out FILE, the PNG to write")
     if args.frames < 2:
         raise StudioError(f"--frames must be at least 2, got {args.frames}")
     if args.scale < 1:
@@ -66,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         if model.dataset_warning:
             print(f"note     {model.dataset_warning}")
         composition = _taken(service, args)
+        if extras.wanted(args):
+            return extras.run(service, composition, args, taken=set(composition.slots))
         if args.query:
             return _query(service, composition, args)
         if args.interpolate:
