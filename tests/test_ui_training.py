@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 from studio.errors import StudioError
 from studio.methods.config import config_fields
 from studio.methods.registry import get_method, method_names
+from studio.service.descriptions import describe_config
 from studio.ui.training_tab import ConfigForm, LossHistory, TrainingTab, dataset_spec_with_resolution, format_duration
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -60,7 +61,7 @@ def test_config_form_shows_every_field_with_its_default_and_help(qtbot, method):
     form = ConfigForm()
     qtbot.addWidget(form)
     cls = get_method(method).config_class
-    form.set_config_class(cls)
+    form.set_fields(describe_config(cls))
     fields = config_fields(cls)
     assert [f.name for f in form.fields()] == [f.name for f in fields]
     assert form.values() == {f.name: f.default for f in fields}
@@ -76,7 +77,7 @@ def test_config_form_shows_every_field_with_its_default_and_help(qtbot, method):
 def test_config_form_reports_changes_and_names_a_bad_field(qtbot):
     form = ConfigForm()
     qtbot.addWidget(form)
-    form.set_config_class(get_method("gzs").config_class)
+    form.set_fields(describe_config(get_method("gzs").config_class))
     form.editor("lr").setText("3e-3")
     form.set_value("norm", "batch")
     form.editor("latent_sizes").setText("4,4,4,4,4")

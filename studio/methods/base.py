@@ -7,7 +7,6 @@ the evaluation and the GUI only use what is declared here.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,37 +16,13 @@ import torch
 from torch import Tensor, nn
 
 from studio.data.schema import AttributeSchema
+from studio.slots import SlotSpec
 
 if TYPE_CHECKING:
     from studio.training.data import TrainingData
 
 Latents = dict[str, Tensor]
 Batch = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SlotSpec:
-    """One named part of the latent; ``shape`` excludes the batch axis ((d,) for vectors, (c, h, w) spatial)."""
-
-    name: str
-    shape: tuple[int, ...]
-    attribute: str | None = None
-    label: str = ""
-
-    @property
-    def size(self) -> int:
-        return int(math.prod(self.shape))
-
-    @property
-    def spatial(self) -> bool:
-        return len(self.shape) == 3
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name.replace("_", " ")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "attribute": self.attribute, "label": self.label}
 
 
 @dataclass(frozen=True)

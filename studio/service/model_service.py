@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from psygnal import Signal, SignalGroup
 
 from studio.data.dataset import AttributedDataset
-from studio.data.schema import AttributeSchema
 from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, DatasetError, StudioError
-from studio.methods.base import SlotSpec
 from studio.service.composition import (
     Composition,
     DirectionStep,
@@ -43,12 +42,23 @@ from studio.service.composition import (
     SlotValue,
     Source,
 )
+from studio.service.descriptions import (
+    CheckpointDescription,
+    ComposeResult,
+    DatasetInfo,
+    MethodDescription,
+    ModelInfo,
+    RecipeDescription,
+    checkpoint_description,
+    describe_config,
+)
 from studio.service.directions import SlotDirections, fit_directions
 from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, is_cancelled
 from studio.service.jobs import TrainingJob
 from studio.service.latent_cache import LatentCache, checkpoint_fingerprint
 from studio.service.projection import PcaFit, Projection, pool_features, sample_indices
 from studio.service.query import QueryResult, cover_query
+from studio.slots import SlotSpec
 
 if TYPE_CHECKING:
     from studio.training.model_io import LoadedModel
@@ -58,56 +68,6 @@ Progress = Callable[[float], None] | None
 
 
 # --- what the service hands out ---------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class ModelInfo:
-    """A loaded checkpoint as the UI sees it. ``dataset_warning`` is non-empty when the open dataset is not the
-    one the model was trained on (it still works, because the attribute names match)."""
-
-    path: Path
-    method: str
-    title: str
-    slots: list[SlotSpec]
-    resolution: int
-    schema: AttributeSchema
-    step: int
-    dataset_spec: str
-    dataset_fingerprint: str
-    can_encode: bool
-    fingerprint: str = ""
-    dataset_warning: str = ""
-    device: str = "cpu"
-
-    def slot(self, name: str) -> SlotSpec:
-        for s in self.slots:
-            if s.name == name:
-                return s
-        raise StudioError(f"the {self.method} model has no slot {name!r}; its slots are: "
-                          f"{', '.join(s.name for s in self.slots)}")
-
-    @property
-    def slot_names(self) -> list[str]:
-        return [s.name for s in self.slots]
-
-
-@dataclass(frozen=True, eq=False)
-class DatasetInfo:
-    spec: str
-    size: int
-    resolution: int
-    schema: AttributeSchema
-    fingerprint: str
-
-
-@dataclass(frozen=True, eq=False)
-class ComposeResult:
-    """``latents``: the composed value of every slot, flattened ``(size,)`` float32."""
-
-    image: np.ndarray
-    latents: dict[str, np.ndarray]
-    request_id: int
-    seconds: float
-
-
 class ServiceEvents(SignalGroup):
     model_changed = Signal(object)  # ModelInfo | None
     dataset_changed = Signal(object)  # DatasetInfo | None
@@ -671,6 +631,56 @@ class ModelService:
         return cover_query(dataset, self._train_items(state), values, self.slot_for_attribute)
 
     # --- training ---------------------------------------------------------------------------------
+    @staticmethod
+    def methods() -> list[MethodDescription]:
+        """Every method one can train, in the registry's order, as plain data for forms."""
+        from studio.methods.registry import get_method, method_names
+        from studio.training.trainer import TrainSettings
+
+        plain = {f.name: f.default for f in dataclass_fields(TrainSettings)}
+        out = []
+        for name in method_names():
+            cls = get_method(name)
+            recipes = {k: RecipeDescription(k, r.summary, dict(r.settings), dict(r.options))
+                       for k, r in cls.recipes.items()}
+            defaults = {"steps": plain["steps"], "batch": plain["batch"], "lr_decay": "none", "budget_minutes": 0.0,
+                        **getattr(cls, "train_defaults", {})}
+            out.append(MethodDescription(name, cls.title or "", bool(cls.needs_labels),
+                                         describe_config(cls.config_class), recipes, defaults))
+        return out
+
+    @staticmethod
+    def describe_checkpoint(path: str | Path) -> CheckpointDescription:
+        """What a checkpoint (file, sidecar or run folder) was made from: method, options, dataset, step."""
+        from studio.training.checkpoint import read_checkpoint_meta, resolve_checkpoint
+
+        return checkpoint_description(resolve_checkpoint(path), read_checkpoint_meta(path))
+
+    @staticmethod
+    def train_settings(**values: Any) -> TrainSettings:
+        """Run settings from plain values (the Training tab's form); unknown names are a StudioError."""
+        from studio.training.trainer import TrainSettings
+
+        known = {f.name for f in dataclass_fields(TrainSettings)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise StudioError(f"unknown run settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return TrainSettings(**values)
+
+    @staticmethod
+    def warm_up_training() -> threading.Thread:
+        """Import what the first training job would import lazily (torch.optim pulls in torch._dynamo, seconds of
+        module loading that hold the GIL in long stretches) on a thread, while the app starts, not when the user
+        presses Start."""
+
+        def work() -> None:
+            with contextlib.suppress(Exception):  # only a head start; the job imports it again if this failed
+                import torch._dynamo  # noqa: F401
+
+        thread = threading.Thread(target=work, name="studio-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def start_training(self, settings: TrainSettings) -> TrainingJob:
         job = TrainingJob(settings)
         self._jobs.append(job)

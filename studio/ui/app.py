@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,19 +56,6 @@ def startup_model(requested: str | None, last_session: str, reopen_last: bool, r
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def warm_up_in_background() -> threading.Thread:
-    """Import what the first training job would import lazily (torch.optim pulls in torch._dynamo, seconds of
-    module loading that hold the GIL in long stretches), while the app starts, not when the user presses Start."""
-
-    def work() -> None:
-        with contextlib.suppress(Exception):  # only a head start; the job imports it again if this failed
-            import torch._dynamo  # noqa: F401
-
-    thread = threading.Thread(target=work, name="studio-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     argv = list(sys.argv if argv is None else argv)
@@ -107,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import qasync
 
-    from studio.service.model_service import ModelService
+    from studio.service.factory import create_service
     from studio.ui import errors
     from studio.ui.main_window import MainWindow
     from studio.ui.settings import Settings
@@ -123,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = Path(scratch.name) / "cache" if scratch is not None else None
     device_problem: StudioError | None = None
     try:
-        service = ModelService(device=args.device or prefs.device, cache_dir=cache_dir)
+        service = create_service(device=args.device or prefs.device, cache_dir=cache_dir)
     except StudioError as e:
         device_problem = e
-        service = ModelService(device="auto", cache_dir=cache_dir)
+        service = create_service(device="auto", cache_dir=cache_dir)
 
     window = MainWindow(service, settings, quit_app_on_close=True)
     window.show()
@@ -150,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                               prefs.effective_runs_dir())
         session_dataset = settings.value("session/dataset", "") if prefs.reopen_last else ""
         window.start_session(model, args.dataset or session_dataset or None)
-        QTimer.singleShot(2000, warm_up_in_background)
+        QTimer.singleShot(2000, service.warm_up_training)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     quitting = asyncio.Event()

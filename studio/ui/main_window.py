@@ -577,8 +577,7 @@ class MainWindow(QMainWindow):
         self.prefs = prefs
         self.settings.set_preferences(prefs)
         self.browser.set_thumbnail_size(prefs.thumbnail_size)
-        self.training.runs_dir = prefs.effective_runs_dir()
-        self.training._update_out_placeholder()
+        self.training.set_runs_dir(prefs.effective_runs_dir())
         if device_changed:
             self.statusBar().showMessage(f"Device “{prefs.device}” is used from the next start", 8000)
 

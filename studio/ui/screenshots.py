@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio.errors import StudioError
-    from studio.service.model_service import ModelService
+    from studio.service.factory import create_service
     from studio.ui.app import startup_model
     from studio.ui.main_window import MainWindow
     from studio.ui.settings import Settings
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}")
 
     settings = Settings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
-    service = ModelService(device=args.device)
+    service = create_service(device=args.device)
     window = MainWindow(service, settings)
     window.resize(*SIZE)
     window.show()

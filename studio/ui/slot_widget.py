@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.methods.base import SlotSpec
 from studio.service.composition import (
     DirectionStep,
     FileSource,
@@ -38,6 +37,7 @@ from studio.service.composition import (
     SlotValue,
     Source,
 )
+from studio.slots import SlotSpec
 from studio.ui.image_view import ImageView
 from studio.ui.mime import decode_items, image_files
 

@@ -1,17 +1,17 @@
 """The Training tab: choose data, method and hyper-parameters, run a job in the background and watch it.
 
-The hyper-parameter form is generated from the method's config dataclass (``config_fields``), so its defaults,
-bounds and tooltips come from the same source as the command line's. The job runs on the service's training
-thread; its events arrive here through ``gui_callback`` (a queued hop to the GUI thread). Loss curves are created
-once per loss and fed numpy arrays with ``setData`` on a timer, downsampled and clipped by pyqtgraph.
+The hyper-parameter form is generated from the service's method descriptions (each config dataclass's fields),
+so its defaults, bounds and tooltips come from the same source as the command line's. The job runs on the
+service's training thread; its events arrive here through ``gui_callback`` (a queued hop to the GUI thread).
+Loss curves are created once per loss and fed numpy arrays with ``setData`` on a timer, downsampled and clipped
+by pyqtgraph.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.errors import StudioError
-from studio.methods.config import ConfigField, config_fields, parse_value
-from studio.methods.registry import get_method, method_names
 from studio.paths import user_runs_dir
+from studio.service.descriptions import ConfigField, MethodDescription, parse_field
 from studio.ui import errors
 from studio.ui.image_view import ImageView
 from studio.ui.settings import DATASET_PRESETS, DEVICES, RESOLUTIONS
@@ -76,7 +75,7 @@ def dataset_spec_with_resolution(spec: str, resolution: int) -> str:
 class ConfigForm(QWidget):
     """One editor per field of a method's config dataclass; ``changed_values()`` gives the overrides.
 
-    Numbers are typed as text and parsed by ``parse_value`` (the CLI's parser), so 1e-4 reads as a person
+    Numbers are typed as text and parsed by ``parse_field`` (the CLI's parser), so 1e-4 reads as a person
     writes it and a bad value gets the same message the command line would print.
     """
 
@@ -91,10 +90,11 @@ class ConfigForm(QWidget):
         self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._form.setVerticalSpacing(4)
 
-    def set_config_class(self, cls: type) -> None:
+    def set_fields(self, config: Sequence[ConfigField]) -> None:
+        """One editor per option (a method's ``MethodDescription.fields``)."""
         while self._form.rowCount():
             self._form.removeRow(0)
-        self._fields = config_fields(cls)
+        self._fields = list(config)
         self._editors = {}
         for f in self._fields:
             editor = self._make_editor(f)
@@ -169,7 +169,7 @@ class ConfigForm(QWidget):
         if f.type is tuple and not text:
             return ()
         try:
-            return parse_value(f, text)
+            return parse_field(f, text)
         except ValueError as e:
             editor.setStyleSheet("QLineEdit { border: 1px solid #d62728; }")
             raise StudioError(f"{f.name.replace('_', ' ')}: {str(e).split(': ', 1)[-1]}") from None
@@ -350,6 +350,8 @@ class TrainingTab(QWidget):
         super().__init__(parent)
         self.service = service
         self.runs_dir = Path(runs_dir) if runs_dir is not None else user_runs_dir()
+        #: what the service says one can train, by name (options, recipes, run defaults)
+        self.methods: dict[str, MethodDescription] = {m.name: m for m in service.methods()}
         self.job = None
         self._relays: list[tuple[Any, Any]] = []
         self._last_step = 0
@@ -395,9 +397,8 @@ class TrainingTab(QWidget):
         self.resolution_combo.setToolTip("Image size the model works at (ignored when the dataset spec has res=)")
 
         self.method_combo = QComboBox()
-        for name in method_names():
-            cls = get_method(name)
-            self.method_combo.addItem(f"{cls.title or name} — {name}", name)
+        for method in self.methods.values():
+            self.method_combo.addItem(f"{method.label} — {method.name}", method.name)
         self.method_combo.setToolTip("The disentangling method; its hyper-parameters are listed below")
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
 
@@ -619,6 +620,9 @@ class TrainingTab(QWidget):
     def method_name(self) -> str:
         return str(self.method_combo.currentData())
 
+    def method(self) -> MethodDescription:
+        return self.methods[self.method_name()]
+
     def set_method(self, name: str) -> None:
         self.method_combo.setCurrentIndex(self.method_combo.findData(name))
 
@@ -632,27 +636,23 @@ class TrainingTab(QWidget):
         return dataset_spec_with_resolution(spec, int(self.resolution_combo.currentData()))
 
     def _on_method_changed(self, *_args) -> None:
-        cls = get_method(self.method_name())
-        self.config_form.set_config_class(cls.config_class)
-        self.method_box.setTitle(f"{cls.title or cls.name} hyper-parameters")
+        method = self.method()
+        self.config_form.set_fields(method.fields)
+        self.method_box.setTitle(f"{method.label} hyper-parameters")
         self.recipe_combo.clear()
         self.recipe_combo.addItem("method defaults", None)
         self.recipe_combo.setItemData(0, "Every hyper-parameter at the method's default", Qt.ItemDataRole.ToolTipRole)
-        for name, recipe in cls.recipes.items():
+        for name, recipe in method.recipes.items():
             self.recipe_combo.addItem(name, name)
             self.recipe_combo.setItemData(self.recipe_combo.count() - 1, recipe.summary, Qt.ItemDataRole.ToolTipRole)
-        self.recipe_combo.setEnabled(bool(cls.recipes))
+        self.recipe_combo.setEnabled(bool(method.recipes))
         self._update_out_placeholder()
 
     def apply_recipe(self, name: str | None) -> None:
         """Fill the run settings and hyper-parameters from the method's recipe ``name`` (None: the defaults)."""
-        from studio.training.trainer import TrainSettings
-
-        cls = get_method(self.method_name())
-        recipe = cls.recipes[name] if name is not None else None
-        plain = {f.name: f.default for f in fields(TrainSettings)}
-        values = {"steps": plain["steps"], "batch": plain["batch"], "lr_decay": "none", "budget_minutes": 0.0,
-                  **getattr(cls, "train_defaults", {}), **(recipe.settings if recipe else {})}
+        method = self.method()
+        recipe = method.recipes[name] if name is not None else None
+        values = method.run_settings(name)
         self.steps_spin.setValue(min(int(values["steps"]), self.steps_spin.maximum()))
         self.batch_spin.setValue(int(values["batch"]))
         self.lr_decay_combo.setCurrentIndex(max(0, self.lr_decay_combo.findData(values["lr_decay"])))
@@ -682,7 +682,7 @@ class TrainingTab(QWidget):
 
     def restore_form_state(self, state: dict[str, Any]) -> None:
         """Put back what :meth:`form_state` gave; unknown methods, options or values are skipped one by one."""
-        if state.get("method") in method_names():
+        if state.get("method") in self.methods:
             self.set_method(state["method"])
         if isinstance(state.get("dataset"), str) and state["dataset"].strip():
             self.set_dataset(state["dataset"])
@@ -709,6 +709,11 @@ class TrainingTab(QWidget):
     def _on_recipe_chosen(self, index: int) -> None:
         self.apply_recipe(self.recipe_combo.itemData(index))
 
+    def set_runs_dir(self, runs_dir: Path) -> None:
+        """Where new runs go by default (the preferences' runs folder); the run-folder hint follows."""
+        self.runs_dir = Path(runs_dir)
+        self._update_out_placeholder()
+
     def _update_out_placeholder(self, *_args) -> None:
         self.out_edit.setPlaceholderText(str(self._default_out(stamp="<date>-<time>")))
 
@@ -720,16 +725,14 @@ class TrainingTab(QWidget):
         return self.runs_dir / f"{self.method_name()}-{name}-{stamp}"
 
     def settings(self):
-        """The TrainSettings this form describes; StudioError names a bad field."""
-        from studio.training.trainer import TrainSettings
-
+        """The service's run settings (TrainSettings) this form describes; StudioError names a bad field."""
         out_text = self.out_edit.text().strip()
         out = Path(out_text).expanduser() if out_text else self._default_out()
         init = self.init_edit.text().strip() or None
         if init and self.resume_check.isChecked():
             raise StudioError("fine-tuning starts a new run; untick “Continue the run in this folder” or clear "
                               "“Fine-tune from”")
-        return TrainSettings(
+        return self.service.train_settings(
             method=self.method_name(), dataset=self.dataset_spec(), out=out, steps=self.steps_spin.value(),
             batch=self.batch_spin.value(), device=self.device_combo.currentText(), seed=self.seed_spin.value(),
             resume=self.resume_check.isChecked(), init_from=init, checkpoint_every=self.checkpoint_spin.value(),
@@ -764,27 +767,22 @@ class TrainingTab(QWidget):
     def set_fine_tune_source(self, path: str | Path) -> None:
         """Fine-tune from ``path``: the form takes the checkpoint's method, data and hyper-parameters, so the
         run starts from what the weights were made for (changing the network's shape would not fit them)."""
-        from studio.training.checkpoint import resolve_checkpoint, sidecar
-
         try:
-            resolved = resolve_checkpoint(path)
-            meta = json.loads(sidecar(resolved).read_text())
-            method, config = str(meta["method"]), dict(meta.get("config", {}))
+            described = self.service.describe_checkpoint(path)
         except StudioError as e:
             errors.reporter().report(e)
             return
-        except (OSError, ValueError, KeyError) as e:
-            errors.reporter().report(StudioError(f"{path}: not a readable checkpoint ({e})"))
+        if described.method not in self.methods:
+            errors.reporter().report(StudioError(f"{path}: made by an unknown method {described.method!r}"))
             return
-        self.init_edit.setText(str(resolved))
-        self.set_method(method)
+        self.init_edit.setText(str(described.path))
+        self.set_method(described.method)
         known = {f.name for f in self.config_form.fields()}
-        for name, value in config.items():
+        for name, value in described.config.items():
             if name in known:
                 self.config_form.set_value(name, tuple(value) if isinstance(value, list) else value)
-        dataset = dict(meta.get("dataset", {}))
-        if dataset.get("spec"):
-            self.set_dataset(str(dataset["spec"]))
+        if described.dataset_spec:
+            self.set_dataset(described.dataset_spec)
 
     # --- running -------------------------------------------------------------------------------------------
     def start(self) -> None:
