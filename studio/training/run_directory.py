@@ -102,6 +102,16 @@ class RunDirectory:
         return numbered[-1] if numbered else None
 
     # --- changes -------------------------------------------------------------------------------------
+    def remove_partial_files(self) -> list[Path]:
+        """Delete the temporary files a killed process left half-written (``.NAME.*.tmp``; never renamed, so
+        never read); returns what went."""
+        gone = []
+        for folder in (self.root, self.checkpoints, self.samples):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+                tmp.unlink(missing_ok=True)
+                gone.append(tmp)
+        return gone
+
     def publish_last(self, checkpoint: Path) -> Path:
         """Make ``last`` the same file as ``checkpoint`` with one rename (a hard link, or a copy where links are
         not supported); the readable JSON copy follows it the same way."""
@@ -112,7 +122,9 @@ class RunDirectory:
         return self.last
 
     def prune(self, keep: int) -> None:
-        """Delete all but the newest ``keep`` numbered checkpoints (``last`` always stays)."""
+        """Delete all but the newest ``keep`` numbered checkpoints (``last`` always stays), and what a killed
+        process left half-written. Called by the one process that writes the run, after a complete save."""
+        self.remove_partial_files()
         numbered = self.numbered_checkpoints()
         for old in numbered[: max(0, len(numbered) - max(0, keep))]:
             old.unlink(missing_ok=True)  # the checkpoint first: a JSON copy without its file misleads no loader
