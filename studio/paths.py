@@ -1,7 +1,14 @@
-"""Where things live: shipped resources and models (source tree or a frozen bundle) and the user's data dirs."""
+"""Where things live: shipped resources and models (installed package data, or a frozen bundle) and the user's
+data dirs.
+
+The checkout keeps them in its top-level ``models/`` and ``resources/`` folders; an install (wheel or editable)
+maps those to the packages ``studio.shipped_models`` and ``studio.resources`` (see pyproject.toml), which
+importlib.resources finds wherever the package went.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 from pathlib import Path
 
@@ -11,13 +18,25 @@ APP_NAME = "AttributeStudio"
 
 
 def install_root() -> Path:
-    """The repository root, or the unpacked bundle when frozen by PyInstaller."""
+    """The folder above the ``studio`` package (a checkout's root, or site-packages), or the unpacked bundle when
+    frozen by PyInstaller."""
     frozen = getattr(sys, "_MEIPASS", None)
     return Path(frozen) if frozen else Path(__file__).resolve().parent.parent
 
 
+def _package_data(package: str, folder: str) -> Path:
+    """The folder that holds ``package``'s files; a frozen bundle has ``folder`` in it, and a checkout that an
+    older editable install (made before the mapping) points at has ``folder`` at its root."""
+    if getattr(sys, "_MEIPASS", None):
+        return install_root() / folder
+    try:
+        return Path(str(importlib.resources.files(package)))
+    except ModuleNotFoundError:
+        return install_root() / folder
+
+
 def resources_dir() -> Path:
-    return install_root() / "resources"
+    return _package_data("studio.resources", "resources")
 
 
 def icon_path(size: int | None = None) -> Path:
@@ -26,7 +45,7 @@ def icon_path(size: int | None = None) -> Path:
 
 
 def shipped_models_dir() -> Path:
-    return install_root() / "models"
+    return _package_data("studio.shipped_models", "models")
 
 
 def user_runs_dir() -> Path:
@@ -38,9 +57,18 @@ def cache_dir() -> Path:
 
 
 def shipped_models() -> list[Path]:
-    """Checkpoints shipped in models/ (each a .safetensors with its .json sidecar and a model card)."""
-    root = shipped_models_dir()
-    return sorted(p for p in root.glob("*/*.safetensors") if p.with_suffix(".json").exists())
+    """Checkpoints shipped in models/ (each folder: a .safetensors checkpoint and a model card)."""
+    from studio.errors import CheckpointError
+    from studio.training.checkpoint import read_checkpoint_meta
+
+    found = []
+    for path in sorted(shipped_models_dir().glob("*/*.safetensors")):
+        try:
+            read_checkpoint_meta(path)  # torch-free; a broken file is left for "Open Model" to report
+        except CheckpointError:
+            continue
+        found.append(path)
+    return found
 
 
 def default_model(dataset_kind: str = "fonts") -> Path | None:

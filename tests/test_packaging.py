@@ -72,7 +72,45 @@ def test_pyproject_declares_the_gui_launcher_and_the_cli():
         project = tomllib.load(f)["project"]
     assert project["gui-scripts"]["attribute-studio"] == "studio.ui.app:main"
     assert project["scripts"]["studio"] == "studio.cli.main:main"
-    assert project["version"] == studio.__version__
+
+
+def test_one_version_an_spdx_license_and_the_license_file():
+    tomllib = pytest.importorskip("tomllib")
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        pyproject = tomllib.load(f)
+    project = pyproject["project"]
+    assert "version" not in project and project["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "studio.__version__"}
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_every_subpackage_and_the_data_folders_go_into_the_wheel():
+    """The package list is written out (the data folders are mapped in), so a new subpackage must be added."""
+    tomllib = pytest.importorskip("tomllib")
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    source = ROOT / "studio"
+    subpackages = {"studio." + ".".join(p.parent.relative_to(source).parts) for p in source.rglob("__init__.py")}
+    subpackages = {name.rstrip(".") for name in subpackages}
+    assert subpackages <= set(setuptools["packages"]), sorted(subpackages - set(setuptools["packages"]))
+    assert setuptools["package-dir"] == {"studio.shipped_models": "models", "studio.resources": "resources"}
+    for package, folder in setuptools["package-dir"].items():
+        assert (ROOT / folder / "__init__.py").is_file() and package in setuptools["packages"]
+
+
+def test_project_files_have_a_mime_type_the_desktop_file_opens():
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(PACKAGING / f"{studio.APP_ID}.desktop", encoding="utf-8")
+    entry = desktop["Desktop Entry"]
+    assert entry["Exec"].endswith(" %F")
+    mime = ET.parse(PACKAGING / f"{studio.APP_ID}.mime.xml").getroot()
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    types = [t.get("type") for t in mime.findall("m:mime-type", ns)]
+    assert types and entry["MimeType"].rstrip(";").split(";") == types
+    globs = [g.get("pattern") for g in mime.findall("m:mime-type/m:glob", ns)]
+    assert "*.studio.json" in globs
 
 
 def test_installed_entry_points_reach_callables():
@@ -142,8 +180,8 @@ def test_smoke_test_watchdog_ends_a_run_that_takes_too_long(tiny_gzs_run: Path):
 # --- the shipped model ----------------------------------------------------------------------------------------
 def test_models_folder_holds_a_shipped_model_with_its_card():
     shipped = shipped_models()
-    assert shipped, (f"{ROOT / 'models'} holds no shipped model (<name>/<checkpoint>.safetensors with its .json "
-                     "sidecar): train the default Fonts model and put it there before committing")
+    assert shipped, (f"{ROOT / 'models'} holds no shipped model (<name>/<checkpoint>.safetensors and a model "
+                     "card): train the default Fonts model and put it there before committing")
     assert default_model("fonts") in shipped, "no shipped model in a models/fonts* folder: the app opens with that one"
     for checkpoint in shipped:
         cards = list(checkpoint.parent.glob("*.md"))

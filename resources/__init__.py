@@ -1,0 +1,1 @@
+"""The app's icons, installed as ``studio.resources``; ``studio.paths`` finds them with importlib.resources."""
