@@ -107,7 +107,7 @@ class FolderDataset(AttributedDataset):
             raise DatasetError(f"{folder} is not a folder; give a folder holding images and {CSV_NAME}")
         self.folder = folder
         self.csv_path = folder / CSV_NAME
-        if self.csv_path.exists():
+        if self._labelled_by_table():
             files, lines, columns, cells = self._read_table()
         else:
             files = sorted((p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
@@ -130,6 +130,11 @@ class FolderDataset(AttributedDataset):
         super().__init__(f"{folder},res={resolution}", schema, codes, resolution)
 
     # --- reading and checking attributes.csv --------------------------------------------------
+    def _labelled_by_table(self) -> bool:
+        """Whether ``_read_table`` gives the files and labels: attributes.csv here (folder_layouts reads folder
+        names instead)."""
+        return self.csv_path.exists()
+
     def _where(self, index: int) -> str:
         """How a person finds item ``index``: its file and, when there is a CSV, its line."""
         if self._lines:

@@ -105,7 +105,12 @@ class FontsDataset(AttributedDataset):
             raise DatasetError(f"res={resolution} is too small for Fonts; use 32, 64 or 128")
         p = PRESETS[preset]
         self.preset = preset
-        self._font_files = _font_files(p.fonts, Path(font_dir) if font_dir else None)
+        self._font_files = _font_files(p.fonts, Path(font_dir) if font_dir and font_dir != "system" else None)
+        if font_dir == "system":  # the machine's installed fonts (a folder named so: fonts=./system)
+            from studio.data.system_fonts import system_font_files
+
+            for name, path in system_font_files(p.letters).items():
+                self._font_files.setdefault(name, path)
         fonts = tuple(self._font_files)
         schema = AttributeSchema((
             Attribute("letter", p.letters),

@@ -42,6 +42,10 @@ def preset_kind(spec: str) -> str | None:
 
 def open_dataset(spec: str) -> AttributedDataset:
     """Open any dataset by its spec; errors say what was wrong and what would work."""
+    if "attributes=" in spec or spec.strip().startswith("folder="):
+        from studio.data.folder_layouts import split_layout_spec
+
+        spec = split_layout_spec(spec)
     kind, preset, options = parse_spec(spec)
     res = _int_option(options, "res", 64, spec)
     if kind == "fonts":
@@ -55,14 +59,17 @@ def open_dataset(spec: str) -> AttributedDataset:
         _only(options, {"res"}, spec)
         return ShapesDataset(preset or "full", res)
     from studio.data.folder import FolderDataset
+    from studio.data.folder_layouts import has_layout, open_layout
 
-    _only(options, {"res"}, spec)
+    _only(options, {"res", "layout", "attributes", "attribute"}, spec)
     path = Path(preset or "").expanduser()
     if not path.exists():
         raise DatasetError(
             f"dataset {spec!r}: no such folder {path}; use fonts, fonts:small, fonts:tiny, shapes, shapes:small, "
             "shapes:tiny or the path of a folder holding images and attributes.csv"
         )
+    if {"layout", "attributes", "attribute"} & set(options) or (path.is_dir() and has_layout(path)):
+        return open_layout(path, options, res if "res" in options else None)  # labelled by its folder names
     return FolderDataset(path, res if "res" in options else None)
 
 
