@@ -223,6 +223,25 @@ def test_main_window_opens_with_model_and_dataset(qtbot, ui_service, ui_settings
     assert window.composer.undo_stack.count() == 1
 
 
+def test_a_project_given_on_the_command_line_opens_with_the_model_it_names(qtbot, ui_service, ui_settings,
+                                                                          tiny_gzs_run, tmp_path):
+    """`attribute-studio FILE.studio.json` (the .desktop file's %F): the project's model loads, then the project."""
+    from studio.service.composition import Composition, ItemSource, Project, SlotValue
+    from studio.ui.app import open_at_start
+
+    checkpoint = tiny_gzs_run / "checkpoints" / "last.safetensors"
+    project = tmp_path / "letters.studio.json"
+    Project(Composition({"letter": SlotValue(a=ItemSource(17))}), checkpoint=str(checkpoint)).save(project)
+    assert parse_args(["attribute-studio", str(project), "--device", "cpu"]).files == [str(project)]
+    window = MainWindow(ui_service, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    open_at_start(window, ui_service, project, None, None)
+    qtbot.waitUntil(lambda: window.composer.composition.slot("letter").a == ItemSource(17), timeout=60_000)
+    assert Path(ui_service.model.path) == checkpoint and ui_service.dataset is not None
+    assert ui_settings.recent("projects")[0] == str(project)
+
+
 def test_main_window_without_a_model_prompts_to_train(qtbot, ui_service, ui_settings):
     window = MainWindow(ui_service, ui_settings)
     qtbot.addWidget(window)

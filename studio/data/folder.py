@@ -215,6 +215,10 @@ class FolderDataset(AttributedDataset):
                 outside.append(self._where(k))
                 sizes.append(-1)
                 continue
+            if "\x00" in name:  # no file system allows it (and os calls raise ValueError on it)
+                missing.append(f"{self._where(k)} (a NUL character in the name)")
+                sizes.append(-1)
+                continue
             try:
                 st = path.stat()
             except OSError:

@@ -139,9 +139,15 @@ class Project:
             raise StudioError(f"{p}: not an Attribute Studio project (no 'kind': 'attribute-studio-project')")
         try:
             comp = Composition.from_json(data["composition"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise StudioError(f"{p}: the composition is damaged ({e})") from None
-        return cls(comp, data.get("checkpoint", ""), data.get("dataset", ""), data.get("note", ""))
+        except StudioError as e:
+            raise StudioError(f"{p}: {e}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise StudioError(f"{p}: the composition is damaged ({type(e).__name__}: {e})") from None
+        texts = {k: data.get(k, "") for k in ("checkpoint", "dataset", "note")}
+        wrong = [k for k, v in texts.items() if not isinstance(v, str)]
+        if wrong:
+            raise StudioError(f"{p}: {', '.join(wrong)} must be text, not {type(texts[wrong[0]]).__name__}")
+        return cls(comp, texts["checkpoint"], texts["dataset"], texts["note"])
 
 
 def _source_to_json(s: Source | None) -> Any:

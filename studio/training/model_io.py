@@ -11,7 +11,7 @@ import torch
 
 from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext
-from studio.methods.config import config_from_json, config_to_json
+from studio.methods.config import config_fields, config_from_json, config_to_json
 from studio.methods.registry import get_method
 from studio.training.checkpoint import (
     flatten_optimizer,
@@ -35,7 +35,10 @@ def pick_device(requested: str = "auto") -> torch.device:
         return torch.device("cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise CheckpointError("--device cuda was asked for, but no CUDA GPU is visible; use --device auto or cpu")
-    return torch.device(requested)
+    try:
+        return torch.device(requested)
+    except RuntimeError:
+        raise StudioError(f"--device {requested!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def build_method(name: str, config: Any, context: MethodContext) -> Method:
@@ -142,6 +145,45 @@ def check_meta(path: Path, meta: dict[str, Any]) -> None:
                                   f"{kind.__name__ if isinstance(kind, type) else kind[0].__name__}")
 
 
+def _checked_config(path: Path, cls: type[Method], data: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with every known field of the right type, choice and range (the name in the message)."""
+    for f in config_fields(cls.config_class):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.type is tuple:
+            ok = isinstance(value, (list, tuple)) and all(type(v) is int for v in value)
+        elif f.type is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = type(value) is f.type
+        if ok and f.choices and value not in f.choices:
+            ok = False
+        if ok and f.type in (int, float) and ((f.low is not None and value < f.low)
+                                              or (f.high is not None and value > f.high)):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{path}: {cls.name} option {f.name!r} is {value!r} in its description, not a valid "
+                                  f"{f.type.__name__}; the checkpoint is damaged")
+    return data
+
+
+def _check_shapes(path: Path, name: str, skeleton: Method, state: dict[str, torch.Tensor]) -> None:
+    """Names of every entry, shapes of the parameters (a buffer may take the checkpoint's size, e.g. mixing's
+    candidate table)."""
+    names = set(skeleton.state_dict())
+    missing = sorted(names - set(state))
+    unexpected = sorted(set(state) - names)
+    expected = {k: tuple(v.shape) for k, v in skeleton.named_parameters()}
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        detail = "; ".join(part for part in (
+            f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
+            ", ".join(f"{k} is {tuple(state[k].shape)}, the network's {expected[k]}" for k in wrong[:3]))
+            if part)
+        raise CheckpointError(f"{path}: weights do not fit the {name} network its description builds ({detail})")
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the method a checkpoint describes; errors name the file and what is wrong with it."""
     resolved = resolve_checkpoint(path)
@@ -152,21 +194,27 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     except KeyError:
         raise CheckpointError(f"{resolved}: made by method {meta['method']!r}, which this version does not "
                               "know") from None
+    state = {k[len(MODEL):]: v.float() if v.is_floating_point() else v
+             for k, v in tensors.items() if k.startswith(MODEL)}
     try:
-        config = config_from_json(cls.config_class, meta.get("config", {}))
+        config = config_from_json(cls.config_class, _checked_config(resolved, cls, meta.get("config", {})))
         context = MethodContext.from_json(meta["context"])
+        # First without memory (torch's meta device): a description that asks for another network than the
+        # weights in the file (e.g. a damaged width) is refused before anything is allocated for it.
+        with torch.device("meta"):
+            skeleton = cls(config, context)
+        _check_shapes(resolved, cls.name, skeleton, state)
         method = cls(config, context)
     except StudioError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+    except Exception as e:  # whatever the damaged description makes the constructor trip over
         raise CheckpointError(f"{resolved}: its description does not build a {cls.name} network "
                               f"({type(e).__name__}: {e})") from None
-    state = {k[len(MODEL):]: v.float() if v.is_floating_point() else v
-             for k, v in tensors.items() if k.startswith(MODEL)}
-    missing, unexpected = method.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    try:
+        method.load_state_dict(state, strict=True)
+    except RuntimeError as e:
         raise CheckpointError(f"{resolved}: weights do not fit the {cls.name} network "
-                              f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+                              f"({str(e).splitlines()[-1].strip()})") from None
     dev = torch.device(device) if not isinstance(device, str) or device != "auto" else pick_device("auto")
     method.to(dev).eval()
     return LoadedModel(method, meta, resolved, tensors)

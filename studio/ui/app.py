@@ -20,6 +20,9 @@ from studio.errors import StudioError
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="attribute-studio", description="Attribute Studio desktop app")
+    parser.add_argument("files", nargs="*", metavar="PROJECT",
+                        help="a project (.studio.json) to open, with the model it names (what the .desktop file's "
+                             "%%F passes)")
     parser.add_argument("--model", help="checkpoint (.safetensors) or run folder to open")
     parser.add_argument("--dataset", help="dataset spec to open, e.g. fonts:small or a folder path")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where models run")
@@ -39,6 +42,36 @@ def newest_run_checkpoint(runs_dir: Path) -> Path | None:
         return None
     found = [p for p in runs_dir.glob("*/checkpoints/last.safetensors") if p.with_suffix(".json").exists()]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def project_model(path: str | Path) -> Path | None:
+    """The checkpoint a project names, when it exists (None for an unreadable project: opening it says why)."""
+    from studio.service.composition import Project
+
+    try:
+        named = Project.load(path).checkpoint
+    except StudioError:
+        return None
+    return Path(named).expanduser() if named and Path(named).expanduser().exists() else None
+
+
+def open_at_start(window, service, project: Path, model: Path | None, dataset: str | None) -> None:
+    """Open ``project`` (from the command line): with the model it names, else once the usual model is in."""
+    from studio.ui.workers import gui_callback
+
+    if project_model(project) is not None:
+        window.open_project(project)  # loads the project's model (and its dataset), then the composition
+        return
+
+    def loaded(*_args) -> None:
+        service.events.model_changed.disconnect(relay)
+        window.open_project(project)
+
+    relay = gui_callback(loaded, window)
+    service.events.model_changed.connect(relay)
+    window.start_session(model, dataset)
+    if model is None:  # no model will arrive: the project says what it needs (or why it cannot open)
+        loaded()
 
 
 def startup_model(requested: str | None, last_session: str, reopen_last: bool, runs_dir: Path) -> Path | None:
@@ -134,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         model = startup_model(args.model, settings.value("session/model", ""), prefs.reopen_last,
                               prefs.effective_runs_dir())
         session_dataset = settings.value("session/dataset", "") if prefs.reopen_last else ""
-        window.start_session(model, args.dataset or session_dataset or None)
+        if args.files:
+            open_at_start(window, service, Path(args.files[0]).expanduser(), model,
+                          args.dataset or session_dataset or None)
+        else:
+            window.start_session(model, args.dataset or session_dataset or None)
         QTimer.singleShot(2000, service.warm_up_training)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
