@@ -87,6 +87,7 @@ def main() -> None:
     seconds = args.seconds or (1.5 if args.quick else 5.0)
 
     from studio.data.spec import open_dataset
+    from studio.service.items import DatasetItems
     from studio.ui.browser import DatasetBrowser
 
     report = common.Report("browser_scroll", info)
@@ -99,7 +100,7 @@ def main() -> None:
     browser = DatasetBrowser(thumbnail_size=args.size)
     browser.resize(args.width, args.height)
     browser.show()
-    browser.set_dataset(dataset)
+    browser.set_dataset(DatasetItems(dataset))
     made = [0]
     # the count of finished thumbnails: the model's private relay carries each rendered batch to the GUI thread
     browser.model._relay.rendered.connect(lambda _generation, batch: made.__setitem__(0, made[0] + len(batch)))

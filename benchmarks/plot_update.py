@@ -55,9 +55,8 @@ def measure_points(plot: Any, composer: Any, service: Any, slot: str, n: int, re
     draws, recolours, moves, hovers = [], [], [], []
     colour_names = [a.name for a in dataset.schema]
     for k in range(max(1, repeats // 4)):
-        plot._seq += 1  # as a new projection request does, so the panel accepts this one
         start = time.perf_counter()
-        plot._on_projected(plot._seq, slot, projection)
+        plot._on_projected(slot, projection)
         draws.append(time.perf_counter() - start + repaint_seconds(plot))
         name = colour_names[k % len(colour_names)]
         start = time.perf_counter()

@@ -55,15 +55,15 @@ class SliderProbe:
         # Instrumentation only: note when the composer hands each composition to the service (the call itself
         # is unchanged), to split the latency into GUI work before, the compose, and the way back.
         service = composer.service
-        original = service.request_compose
+        original = service.compose_latest
 
-        def timed_request(composition: Any, *args: Any, **kwargs: Any) -> int:
+        def timed_request(composition: Any, *args: Any, **kwargs: Any) -> Any:
             t = composition.slot(slot).t
             self.requested_at[round(t * T_STEPS)] = time.perf_counter()
             return original(composition, *args, **kwargs)
 
-        service.request_compose = timed_request
-        self._restore = lambda: delattr(service, "request_compose")
+        service.compose_latest = timed_request
+        self._restore = lambda: delattr(service, "compose_latest")
 
     def position_of(self, result: Any) -> int:
         z = np.asarray(result.latents[self.slot], np.float64).reshape(-1)
@@ -85,7 +85,7 @@ def isolated_moves(probe: SliderProbe, count: int, rng: np.random.Generator, tim
     stall = common.StallMeter().start()
     latencies, computes, before_request, way_back, missed = [], [], [], [], 0
     for _ in range(count):
-        common.spin(lambda: not probe.composer._in_flight, timeout_s)
+        common.spin(lambda: not probe.composer.composing, timeout_s)
         common.run_for(0.03)  # let the previous image paint and the plot point move
         current = probe.slider.value()
         target = int(rng.integers(0, T_STEPS + 1))
@@ -125,7 +125,7 @@ def drag(probe: SliderProbe, seconds: float, step: int = 10) -> dict[str, Any]:
     elapsed, stall = common.tick_for(tick, seconds)
     shown = probe.shown[before:]
     ages = [when - probe.set_at[pos] for when, pos, _ in shown if pos in probe.set_at and when >= probe.set_at[pos]]
-    common.spin(lambda: not probe.composer._in_flight, 30)  # let the last request land before the next phase
+    common.spin(lambda: not probe.composer.composing, 30)  # let the last request land before the next phase
     return {"moves": ticks, "moves_per_s": round(ticks / elapsed, 1), "images": len(shown),
             "images_per_s": round(len(shown) / elapsed, 1), "age": common.summarize(ages),
             "compose_on_worker": common.summarize([s for _, _, s in shown]), "stall": stall.summary()}
@@ -142,8 +142,7 @@ def fill_plot(plot: Any, slot: str, points: int, rng: np.random.Generator) -> No
     xy = np.asarray(real.xy, np.float32)[pick] + rng.standard_normal((points, 2)).astype(np.float32) * spread
     filled = Projection(np.asarray(real.indices)[pick], xy, real.method, real.pooled,
                         f"{points:,} points: the real projection resampled", slot, real.explained)
-    plot._seq += 1  # as a new projection request does, so the panel accepts this one
-    plot._on_projected(plot._seq, slot, filled)
+    plot._on_projected(slot, filled)
 
 
 def start_training(window: Any, resolution: int, runs: Path, preset: str, timeout_s: float) -> tuple[Any, float]:
@@ -209,7 +208,7 @@ def run_resolution(resolution: int | None, args, report: common.Report, folder: 
                                                                                  b=ItemSource(b_item))))
         if not common.spin(lambda: plot.projection is not None and plot.projection.slot == slot
                            and composer.result is not None and composer.undo_stack.count() > before
-                           and not composer._in_flight, args.timeout):
+                           and not composer.composing, args.timeout):
             raise SystemExit("the latent plot did not finish its projection in time")
         ready_s = time.perf_counter() - started
         real_points = plot.point_count()

@@ -8,6 +8,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QPixmap
 
 from studio.data.spec import open_dataset
+from studio.service.items import DatasetItems
 from studio.ui.browser import DatasetBrowser, FacetIndex, ThumbnailCache, ThumbnailModel
 from studio.ui.mime import decode_items
 
@@ -58,7 +59,7 @@ def test_thumbnail_model_renders_lazily_and_maps_rows(qtbot, tiny_fonts):
     model = ThumbnailModel(thumbnail_size=32)
     try:
         rows = np.array([3, 10, 200], dtype=np.int64)
-        model.set_dataset(tiny_fonts, rows)
+        model.set_dataset(DatasetItems(tiny_fonts), rows)
         assert model.rowCount() == 3 and model.row_of(10) == 1 and model.row_of(11) is None
         first = model.data(model.index(1), Qt.ItemDataRole.DecorationRole)
         assert isinstance(first, QPixmap) and not model.cached(10)  # placeholder now, thumbnail later
@@ -83,7 +84,7 @@ def test_full_fonts_set_is_browsed_without_rendering_it(qtbot):
     qtbot.addWidget(browser)
     browser.resize(420, 520)
     browser.show()
-    browser.set_dataset(full)
+    browser.set_dataset(DatasetItems(full))
     assert browser.visible_count() == len(full) > 300_000
     qtbot.waitUntil(lambda: browser.model.cached(0), timeout=20_000)
     last = len(full) - 1
@@ -154,6 +155,6 @@ def test_browser_follows_the_service_dataset(qtbot, ui_service):
     assert browser.visible_count() == 0 and browser.stack.currentWidget() is browser.empty_label
     ui_service.open_dataset_async("shapes:tiny,res=32")
     qtbot.waitUntil(lambda: browser.visible_count() == 288, timeout=20_000)
-    assert browser.dataset is ui_service.dataset
+    assert browser.dataset is ui_service.items and browser.dataset.views(ui_service.dataset)
     assert [c.count() for c in browser.facets._combos] == [a.cardinality + 1 for a in ui_service.dataset.schema]
     browser.shutdown()

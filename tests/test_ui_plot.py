@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from studio.service.composition import ItemSource, SlotValue
 from studio.service.model_service import ModelService
 from studio.ui.composer import ComposerPanel
-from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point, worker_pool
+from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point
 
 WAIT_MS = 20000
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -134,9 +134,11 @@ def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service) -> None:
     plot = LatentPlotPanel(service, composer)  # starts projecting the first slot at once
     qtbot.addWidget(composer)
     qtbot.addWidget(plot)
+    started = plot._projecting.future
     plot.cancel()
-    worker_pool().waitForDone(WAIT_MS)
-    for _ in range(3):  # deliver whatever the finished job queued for the GUI thread
+    assert started is not None and started.cancelled()  # a cancelled future delivers nothing
+    qtbot.waitUntil(lambda: plot._projecting.future is None, timeout=WAIT_MS)
+    for _ in range(3):  # deliver whatever the stopped job queued for the GUI thread
         QApplication.processEvents()
     assert plot.point_count() == 0
     assert "cancelled" in plot.status.text()

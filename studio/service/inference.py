@@ -1,12 +1,16 @@
-"""The one thread that owns the torch model, and latest-wins coalescing of requests per channel.
+"""The one thread that owns the torch model, the threads that run long service calls, and latest-wins coalescing
+of requests per channel.
 
 A single-thread executor keeps every torch call on one thread (no locks around the model, no CUDA context
-hopping). Long work (projections, direction fits) is cut into short jobs so that a slider's compose never waits
-behind more than one of them.
+hopping). Long work (projections, direction fits, interpolations) runs on ``TaskThreads`` and is cut into short
+worker jobs, so that a slider's compose never waits behind more than one of them. Every long call hands its
+caller a ``concurrent.futures.Future``; ``Coalescer`` is the one place where a newer request of a channel
+replaces an older one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -82,11 +86,44 @@ class InferenceWorker:
         self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
+class TaskThreads:
+    """A few threads for long service calls that mostly wait on the inference worker (projections, fits,
+    interpolations), so that they never tie up a caller's thread, the GUI's least of all."""
+
+    def __init__(self, threads: int = 2, name: str = "studio-task") -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._closed = False
+
+    def enqueue(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        if self._closed:
+            raise StudioError("the model service has been shut down")
+        try:
+            return self._executor.submit(fn, *args, **kwargs)
+        except RuntimeError:  # shut down between the check and the submit
+            raise StudioError("the model service has been shut down") from None
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._closed = True
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+
+@dataclass
+class _Request:
+    id: int
+    work: Callable[[int], Any]
+    deliver: Callable[[Any], None]
+    fail: Callable[[BaseException], None]
+    dropped: Callable[[], None] | None = None
+    #: set when a newer request interrupts this one (``interrupt=True``); long work checks it between steps
+    cancel: threading.Event | None = None
+
+
 @dataclass
 class _Channel:
     running: bool = False
     latest: int = 0
-    pending: tuple[int, Callable[[int], Any], Callable[[Any], None], Callable[[BaseException], None]] | None = None
+    pending: _Request | None = None
+    current: _Request | None = None
     dropped: int = 0
     delivered: int = 0
     last_delivered: int = 0
@@ -98,10 +135,13 @@ class Coalescer:
     newer requests waited is still delivered, so a dragged slider shows frames during the drag, not only after it.
 
     ``work(request_id)`` runs on the worker; ``deliver(result)`` and ``fail(exception)`` are called on the worker
-    thread too, so callers hop to their own thread (the GUI does this with a queued signal).
+    thread too, so callers hop to their own thread (the GUI does this with a queued signal). ``submit`` is the
+    same as a future: a replaced or stale request's future is cancelled, so a caller that watches futures gets
+    exactly the results worth showing. ``worker`` is the inference worker or ``TaskThreads`` (anything with
+    ``enqueue``).
     """
 
-    def __init__(self, worker: InferenceWorker, ids: itertools.count | None = None) -> None:
+    def __init__(self, worker: InferenceWorker | TaskThreads, ids: itertools.count | None = None) -> None:
         self._worker = worker
         self._ids = ids if ids is not None else itertools.count(1)
         self._lock = threading.Lock()
@@ -112,19 +152,52 @@ class Coalescer:
             return next(self._ids)
 
     def request(self, channel: str, work: Callable[[int], Any], deliver: Callable[[Any], None],
-                fail: Callable[[BaseException], None]) -> int:
+                fail: Callable[[BaseException], None], dropped: Callable[[], None] | None = None,
+                interrupt: threading.Event | None = None) -> int:
+        """Queue ``work``; ``dropped()`` is called when it is replaced before it ran or its result is stale.
+        ``interrupt``: this request's cancel event; a newer request of the channel sets the running one's."""
+        replaced: _Request | None = None
+        start_now = False
         with self._lock:
             request_id = next(self._ids)
+            req = _Request(request_id, work, deliver, fail, dropped, interrupt)
             ch = self._channels.setdefault(channel, _Channel())
             ch.latest = request_id
             if ch.running:
                 if ch.pending is not None:
                     ch.dropped += 1
-                ch.pending = (request_id, work, deliver, fail)
-                return request_id
-            ch.running = True
-        self._start(channel, request_id, work, deliver, fail)
+                    replaced = ch.pending
+                ch.pending = req
+                if ch.current is not None and ch.current.cancel is not None:
+                    ch.current.cancel.set()
+            else:
+                ch.running = start_now = True
+        if replaced is not None:
+            _call_dropped(replaced)
+        if start_now:
+            self._start(channel, req)
         return request_id
+
+    def submit(self, channel: str, work: Callable[[int, threading.Event], T], interrupt: bool = False) -> Future[T]:
+        """``request`` as a future. ``work(request_id, cancel)`` may check ``cancel`` between steps: it is set when
+        the future is cancelled and, with ``interrupt``, when a newer request of the channel arrives."""
+        future: Future[T] = Future()
+        cancel = threading.Event()
+
+        def deliver(result: T) -> None:
+            if future.set_running_or_notify_cancel():
+                future.set_result(result)
+
+        def fail(error: BaseException) -> None:
+            if isinstance(error, Cancelled) and cancel.is_set():
+                future.cancel()
+            elif future.set_running_or_notify_cancel():
+                future.set_exception(error)
+
+        future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
+        self.request(channel, lambda rid: work(rid, cancel), deliver, fail, future.cancel,
+                     cancel if interrupt else None)
+        return future
 
     def stats(self, channel: str) -> dict[str, int]:
         """How many requests of a channel were delivered, and how many were replaced or dropped as stale."""
@@ -132,42 +205,54 @@ class Coalescer:
             ch = self._channels.get(channel, _Channel())
             return {"delivered": ch.delivered, "dropped": ch.dropped, "latest": ch.latest}
 
-    def _start(self, channel: str, request_id: int, work: Callable[[int], Any], deliver: Callable[[Any], None],
-               fail: Callable[[BaseException], None]) -> None:
+    def _start(self, channel: str, req: _Request) -> None:
+        with self._lock:
+            self._channels[channel].current = req
         try:
-            self._worker.enqueue(self._run, channel, request_id, work, deliver, fail)
+            self._worker.enqueue(self._run, channel, req)
         except StudioError:  # the service is shutting down: nothing runs any more, and that is no error
             with self._lock:
-                self._channels[channel].running = False
-                self._channels[channel].pending = None
+                ch = self._channels[channel]
+                left = [r for r in (req, ch.pending) if r is not None]
+                ch.running, ch.pending, ch.current = False, None, None
+            for r in left:
+                _call_dropped(r)
 
-    def _run(self, channel: str, request_id: int, work: Callable[[int], Any], deliver: Callable[[Any], None],
-             fail: Callable[[BaseException], None]) -> None:
+    def _run(self, channel: str, req: _Request) -> None:
         try:
-            result = work(request_id)
+            result = req.work(req.id)
             error: BaseException | None = None
         except Exception as e:  # reported through ``fail``; the worker thread must live on
             result, error = None, e
         with self._lock:
             ch = self._channels[channel]
-            stale = request_id <= ch.last_delivered
+            stale = req.id <= ch.last_delivered or (req.cancel is not None and req.cancel.is_set())
             if stale:
                 ch.dropped += 1
             else:
                 ch.delivered += 1
-                ch.last_delivered = request_id
-        if not stale:
+                ch.last_delivered = req.id
+        if stale:
+            _call_dropped(req)
+        else:
             try:
                 if error is None:
-                    deliver(result)
+                    req.deliver(result)
                 else:
-                    fail(error)
+                    req.fail(error)
             except Exception as e:  # a failing callback must not stop the channel
-                fail(e)
+                req.fail(e)
         with self._lock:
             nxt = ch.pending
             ch.pending = None
+            ch.current = None
             if nxt is None:
                 ch.running = False
         if nxt is not None:
-            self._start(channel, *nxt)
+            self._start(channel, nxt)
+
+
+def _call_dropped(req: _Request) -> None:
+    if req.dropped is not None:
+        with contextlib.suppress(Exception):  # a caller's bookkeeping must not stop the channel
+            req.dropped()

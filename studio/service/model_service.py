@@ -53,7 +53,8 @@ from studio.service.descriptions import (
     describe_config,
 )
 from studio.service.directions import SlotDirections, fit_directions
-from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, is_cancelled
+from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, TaskThreads, is_cancelled
+from studio.service.items import DatasetItems
 from studio.service.jobs import TrainingJob
 from studio.service.latent_cache import LatentCache, checkpoint_fingerprint
 from studio.service.projection import PcaFit, Projection, pool_features, sample_indices
@@ -120,6 +121,7 @@ class ModelService:
     job_items = 512  # items per worker job in long loops (the most a slider's compose waits behind)
     direction_items = 4000  # items per attribute-direction fit
     file_cache_items = 64
+    frames_per_job = 4  # interpolation frames per worker job (exports can be cancelled between them)
 
     def __init__(self, device: str = "auto", cache_dir: Path | None = None) -> None:
         from studio.training.model_io import pick_device
@@ -130,8 +132,11 @@ class ModelService:
         self.events = ServiceEvents()
         self._worker = InferenceWorker()
         self._coalescer = Coalescer(self._worker)
+        self._tasks = TaskThreads(2)
+        self._latest_tasks = Coalescer(self._tasks)
         self._lock = threading.RLock()
         self._state = _State()
+        self._items_view: DatasetItems | None = None
         self._pca: dict[tuple[str, str, str], PcaFit] = {}
         self._projections: dict[tuple[str, str, str, int], Projection] = {}
         self._directions: dict[tuple[str, str, str, str], SlotDirections] = {}
@@ -156,6 +161,17 @@ class ModelService:
     @property
     def dataset_info(self) -> DatasetInfo | None:
         return self._state.dataset_info
+
+    @property
+    def items(self) -> DatasetItems | None:
+        """The open dataset's items as numpy and plain data (what the GUI reads), or None."""
+        dataset = self._state.dataset
+        if dataset is None:
+            return None
+        view = self._items_view
+        if view is None or not view.views(dataset):
+            view = self._items_view = DatasetItems(dataset)
+        return view
 
     @property
     def jobs(self) -> list[TrainingJob]:
@@ -379,12 +395,103 @@ class ModelService:
 
         return self._coalescer.request(channel, work, callback, fail)
 
+    def compose_latest(self, composition: Composition, channel: str = "composer") -> Future[ComposeResult]:
+        """Latest wins per channel, as a future: while one compose of the channel runs, a newer request replaces
+        the queued one, whose future is cancelled (so is a result older than one already delivered)."""
+        return self._coalescer.submit(channel, lambda rid, _cancel: self._compose_now(self._state, composition, rid))
+
     def coalescing_stats(self, channel: str = "composer") -> dict[str, int]:
         return self._coalescer.stats(channel)
 
-    def interpolate(self, composition: Composition, slot: str | None, frames: int) -> list[np.ndarray]:
+    # --- long calls as futures ----------------------------------------------------------------------
+    def _task(self, fn: Callable[[threading.Event], Any], channel: str | None) -> Future:
+        """Run ``fn(cancel)`` on the task threads. With a ``channel``, a newer call of the channel interrupts it
+        and cancels its future; cancelling the future sets ``cancel`` (long work stops between worker jobs)."""
+        if channel is not None:
+            return self._latest_tasks.submit(channel, lambda _rid, cancel: fn(cancel), interrupt=True)
+        future: Future = Future()
+        cancel = threading.Event()
+        future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
+
+        def run() -> None:
+            try:
+                result = fn(cancel)
+            except Cancelled:
+                if cancel.is_set():
+                    future.cancel()
+                elif future.set_running_or_notify_cancel():
+                    future.set_exception(Cancelled("cancelled"))
+            except BaseException as e:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(e)
+            else:
+                if future.set_running_or_notify_cancel():
+                    future.set_result(result)
+
+        self._tasks.enqueue(run)
+        return future
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)``, a function that calls this service (several steps, say), on the service's
+        task threads; its outcome is the future's."""
+        return self._task(lambda _cancel: fn(*args, **kwargs), None)
+
+    def project_async(self, slot: str, max_points: int = 20000, progress: Progress = None,
+                      channel: str | None = None) -> Future[Projection]:
+        return self._task(lambda cancel: self.project(slot, max_points, progress, cancel), channel)
+
+    def directions_async(self, slot: str, attribute: str | None = None,
+                         channel: str | None = None) -> Future[SlotDirections]:
+        return self._task(lambda cancel: self.directions(slot, attribute, None, cancel), channel)
+
+    def query_async(self, values: dict[str, str], channel: str | None = None) -> Future[QueryResult]:
+        return self._task(lambda _cancel: self.query(dict(values)), channel)
+
+    def encode_image_async(self, path: str | Path) -> Future[dict[str, np.ndarray]]:
+        return self._task(lambda _cancel: self.encode_image(path), None)
+
+    def interpolate_async(self, composition: Composition, slot: str | None, frames: int,
+                          progress: Progress = None, channel: str | None = None) -> Future[list[np.ndarray]]:
+        return self._task(lambda cancel: self.interpolate(composition, slot, frames, progress, cancel), channel)
+
+    def export_interpolation_async(self, composition: Composition, path: str | Path, kind: str, frames: int,
+                                   scale: int = 1, frame_ms: int = 80, progress: Progress = None) -> Future[Path]:
+        """Compose the A->B frames of every unlocked slot with a second source and write them as a ``strip``
+        (one row) or a looping ``gif``; the future holds the written path. Cancelling stops between frames."""
+        from studio.service import exports
+
+        if kind not in exports.KINDS:
+            raise StudioError(f"unknown export {kind!r}; choose one of {', '.join(exports.KINDS)}")
+
+        def work(cancel: threading.Event) -> Path:
+            images = self.interpolate(composition, None, frames, progress, cancel)
+            if kind == "strip":
+                return exports.write_strip(path, images, scale)
+            return exports.write_gif(path, images, scale, frame_ms)
+
+        return self._task(work, None)
+
+    def slot_path(self, composition: Composition, slot: str, steps: int = 9) -> np.ndarray:
+        """Where ``slot`` goes from its source A (t=0) to B (t=1), as ``(steps, 2)`` points in the slot's fitted
+        projection: latents only, nothing is decoded."""
+        if steps < 2:
+            raise StudioError(f"a path needs at least 2 steps, got {steps}")
+        state = self._state
+        state.need_model()[1].slot(slot)
+        value = composition.slot(slot)
+        comps = [composition.with_slot(slot, value.with_t(float(t))) for t in np.linspace(0.0, 1.0, steps)]
+        latents = self._worker.call(lambda: np.stack([self._latents_for(state, c)[slot] for c in comps]))
+        return self.project_latent(slot, latents)
+
+    def slot_path_async(self, composition: Composition, slot: str, steps: int = 9,
+                        channel: str | None = None) -> Future[np.ndarray]:
+        return self._task(lambda _cancel: self.slot_path(composition, slot, steps), channel)
+
+    def interpolate(self, composition: Composition, slot: str | None, frames: int, progress: Progress = None,
+                    cancel: CancelCheck = None) -> list[np.ndarray]:
         """Frames from t=0 to t=1: along one slot's A->B, or (``slot`` None) every unlocked slot with a second
-        source together, as the global slider moves them."""
+        source together, as the global slider moves them. Decoded ``frames_per_job`` at a time, checking
+        ``cancel`` and reporting ``progress`` between them."""
         if frames < 1:
             raise StudioError(f"frames must be at least 1, got {frames}")
         state = self._state
@@ -398,7 +505,14 @@ class ModelService:
         ts = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
         comps = [composition.with_global_t(float(t)) if slot is None
                  else composition.with_slot(slot, composition.slot(slot).with_t(float(t))) for t in ts]
-        return self._worker.call(self._interpolate_now, state, comps)
+        out: list[np.ndarray] = []
+        for start in range(0, len(comps), self.frames_per_job):
+            if is_cancelled(cancel):
+                raise Cancelled("cancelled")
+            out += self._worker.call(self._interpolate_now, state, comps[start:start + self.frames_per_job])
+            if progress is not None:
+                progress(len(out) / len(comps))
+        return out
 
     def _interpolate_now(self, state: _State, comps: list[Composition]) -> list[np.ndarray]:
         per_frame = [self._latents_for(state, c) for c in comps]
@@ -697,6 +811,7 @@ class ModelService:
             if wait:
                 for job in self._jobs:
                     job.wait()
+        self._tasks.shutdown(wait=False)  # their torch work is on the worker, which the next line ends
         self._worker.shutdown(wait=wait)
 
     @contextmanager

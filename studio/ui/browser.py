@@ -48,8 +48,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.data.dataset import AttributedDataset
 from studio.data.schema import AttributeSchema
+from studio.service.items import DatasetItems
 from studio.ui import mime
 from studio.ui.image_view import ImageView, to_qimage
 from studio.ui.workers import gui_callback
@@ -136,7 +136,7 @@ class ThumbnailCache:
         self._items.clear()
 
 
-def render_thumbnails(dataset: AttributedDataset, indices: Sequence[int], size: int) -> list[tuple[int, QImage]]:
+def render_thumbnails(dataset: DatasetItems, indices: Sequence[int], size: int) -> list[tuple[int, QImage]]:
     """Make thumbnails (worker thread: QImage is safe off the GUI thread, QPixmap is not)."""
     out = []
     for index in indices:
@@ -157,7 +157,7 @@ class _RenderedRelay(QObject):
 
 
 class _RenderJob(QRunnable):
-    def __init__(self, relay: _RenderedRelay, generation: int, dataset: AttributedDataset, indices: list[int],
+    def __init__(self, relay: _RenderedRelay, generation: int, dataset: DatasetItems, indices: list[int],
                  size: int) -> None:
         super().__init__()
         self._relay, self._generation, self._dataset = relay, generation, dataset
@@ -185,7 +185,7 @@ class ThumbnailModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None, *, thumbnail_size: int = 64, cache_items: int = 4096,
                  batch_size: int = 24, max_pending: int = 768, threads: int | None = None) -> None:
         super().__init__(parent)
-        self._dataset: AttributedDataset | None = None
+        self._dataset: DatasetItems | None = None
         self._rows = np.zeros(0, dtype=np.int64)
         self._identity = True
         self._size = int(thumbnail_size)
@@ -208,10 +208,10 @@ class ThumbnailModel(QAbstractListModel):
 
     # --- content ---------------------------------------------------------------------------------------
     @property
-    def dataset(self) -> AttributedDataset | None:
+    def dataset(self) -> DatasetItems | None:
         return self._dataset
 
-    def set_dataset(self, dataset: AttributedDataset | None, rows: np.ndarray | None = None) -> None:
+    def set_dataset(self, dataset: DatasetItems | None, rows: np.ndarray | None = None) -> None:
         self.beginResetModel()
         self._dataset = dataset
         self._fingerprint = dataset.fingerprint if dataset is not None else ""
@@ -562,7 +562,7 @@ class ItemDetails(QWidget):
             self._value_labels[attribute.name] = value
             self._form.addRow(attribute.name.replace("_", " ").capitalize() + ":", value)
 
-    def show_item(self, dataset: AttributedDataset | None, item: int | None) -> None:
+    def show_item(self, dataset: DatasetItems | None, item: int | None) -> None:
         if dataset is None or item is None:
             labelled = self._schema is not None and len(self._schema) > 0
             self.title.setText("Click a thumbnail for its attributes" if labelled or self._schema is None else
@@ -642,7 +642,7 @@ class DatasetBrowser(QWidget):
     def __init__(self, service=None, parent: QWidget | None = None, *, thumbnail_size: int = 64) -> None:
         super().__init__(parent)
         self._service = service
-        self._dataset: AttributedDataset | None = None
+        self._dataset: DatasetItems | None = None
         self._facets: FacetIndex | None = None
         self._result: FacetResult | None = None
 
@@ -693,15 +693,15 @@ class DatasetBrowser(QWidget):
             signal.connect(self._dataset_relay)
             relay = self._dataset_relay  # not self: the lambda must not keep the widget alive
             self.destroyed.connect(lambda *_: signal.disconnect(relay, missing_ok=True))
-            if getattr(service, "dataset", None) is not None:
-                self.set_dataset(service.dataset)
+            if getattr(service, "items", None) is not None:
+                self.set_dataset(service.items)
 
     # --- public ------------------------------------------------------------------------------------------
     @property
-    def dataset(self) -> AttributedDataset | None:
+    def dataset(self) -> DatasetItems | None:
         return self._dataset
 
-    def set_dataset(self, dataset: AttributedDataset | None) -> None:
+    def set_dataset(self, dataset: DatasetItems | None) -> None:
         self._dataset = dataset
         self._facets = None if dataset is None else FacetIndex(dataset.codes, dataset.schema.cardinalities)
         schema = None if dataset is None else dataset.schema
@@ -753,7 +753,7 @@ class DatasetBrowser(QWidget):
 
     # --- handlers ------------------------------------------------------------------------------------------
     def _on_service_dataset(self, _info) -> None:
-        self.set_dataset(getattr(self._service, "dataset", None))
+        self.set_dataset(getattr(self._service, "items", None))
 
     def _on_filters_changed(self) -> None:
         if self._facets is None or self._dataset is None:

@@ -2,23 +2,24 @@
 
 Every change is a ``CompositionChange`` on ``undo_stack``; the panel's only mutable state is the current
 ``Composition``, and ``_set_composition`` is the single place that shows it and asks the service for pixels.
-Composing keeps at most one request in flight: while one runs, later edits only mark the panel dirty, and the
-newest composition is sent when the result arrives. So a slider drag shows a fresh image as often as the model
-can make one, and a result always belongs to a composition the user really had.
+Every edit asks the service for pixels with ``compose_latest``: the service keeps at most one compose of the
+panel's channel running and one queued, a newer edit replaces the queued one (its future is cancelled), and
+results arrive in order through ``watch``. So a slider drag shows a fresh image as often as the model can make
+one, and a result always belongs to a composition the user really had.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -47,11 +48,12 @@ from studio.service.composition import (
     SlotValue,
     Source,
 )
+from studio.service.exports import enlarged, save_image_atomically
 from studio.ui.composer_commands import CompositionChange
 from studio.ui.image_view import ImageView
 from studio.ui.query_panel import QueryPanel
 from studio.ui.slot_widget import AMOUNT_STEPS, T_STEPS, SlotWidget, put_sources
-from studio.ui.workers import gui_callback, run_in_background
+from studio.ui.workers import gui_callback, watch
 
 THUMB_SIDE = 72
 MIN_SLOT_COLUMN = 300  # px; the cards ask for more when their headers need it
@@ -60,19 +62,6 @@ NO_SLOTS = "The model's slots appear here:\none card per attribute, to drop item
 EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
 CANNOT_ENCODE = ("This model cannot encode images yet:\nits encoders are trained in a later stage.\n"
                  "Train it further (Train tab)\nor open a later checkpoint.")
-
-
-_POOL: QThreadPool | None = None
-
-
-def worker_pool() -> QThreadPool:
-    """The composer's own threads (file encodes, queries, direction fits): they stay responsive while other
-    widgets keep the global pool busy."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setMaxThreadCount(2)
-    return _POOL
 
 
 def _source_items(source: Source | None) -> list[int]:
@@ -101,25 +90,6 @@ def has_any_source(composition: Composition) -> bool:
     return composition.base is not None or any(v.a is not None for v in composition.slots.values())
 
 
-def save_image_atomically(path: str | Path, image: Image.Image, **params: Any) -> Path:
-    """Write through a temporary file in the same folder and rename it, so a failure never leaves half a file."""
-    target = Path(path)
-    fmt = Image.registered_extensions().get(target.suffix.lower())
-    if fmt is None:
-        raise StudioError(f"{target}: unknown image type {target.suffix!r}; use .png, .jpg, .gif or .webp")
-    if not target.parent.is_dir():
-        raise StudioError(f"{target}: the folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        image.save(tmp, format=fmt, **params)
-        os.replace(tmp, target)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise StudioError(f"{target}: could not write the image ({e})") from None
-    return target
-
-
 class ComposerPanel(QWidget):
     """See the module docstring. Signals: ``composition_changed(Composition)``, ``image_changed(np.ndarray)``,
     ``result_changed(ComposeResult)`` (the image with its latents, for the latent plot), ``slot_activated(str)``
@@ -138,9 +108,7 @@ class ComposerPanel(QWidget):
         self._composition = Composition()
         self._slot_widgets: dict[str, SlotWidget] = {}
         self._thumbs: OrderedDict[Source, tuple[np.ndarray | None, str, str]] = OrderedDict()
-        self._in_flight = False
-        self._dirty = False
-        self._requested: dict[int, Composition] = {}
+        self._compose_future: Future | None = None
         self._shown_request = 0
         self._image: np.ndarray | None = None
         self._result: Any = None
@@ -310,25 +278,29 @@ class ComposerPanel(QWidget):
         """Save the composed image (``scale`` enlarges it with crisp pixels)."""
         if self._image is None:
             raise StudioError("nothing to export yet: compose an image first (drop items into the slots)")
-        return save_image_atomically(path, self._enlarged(self._image, scale))
+        return save_image_atomically(path, enlarged(self._image, scale))
+
+    def export_interpolation(self, path: str | Path, kind: str, frames: int, scale: int = 1, frame_ms: int = 80,
+                             progress: Callable[[float], None] | None = None) -> Future:
+        """The interpolation of every unlocked slot with a second source, from A to B, as a ``strip`` (one row
+        of images) or a ``gif`` (A → B and back, so it loops without a jump), made and written off the GUI thread:
+        the future holds the written path, cancelling it stops between frames. StudioError at once when there is
+        nothing to interpolate."""
+        self._check_interpolation(frames)
+        return self.service.export_interpolation_async(self._composition, path, kind, int(frames), scale,
+                                                       frame_ms, progress)
 
     def export_strip(self, path: str | Path, frames: int = 9, scale: int = 1) -> Path:
-        """The interpolation of every unlocked slot with a second source, from A to B, as one row of images."""
-        images = self._interpolation_frames(frames)
-        strip = np.concatenate(images, axis=1)
-        return save_image_atomically(path, self._enlarged(strip, scale))
+        """``export_interpolation`` as a strip, waited for (scripts and tests; the window does not wait)."""
+        return self.export_interpolation(path, "strip", frames, scale).result()
 
     def export_gif(self, path: str | Path, frames: int = 24, scale: int = 1, frame_ms: int = 80) -> Path:
-        """An animated GIF going A → B and back, so it loops without a jump."""
-        images = self._interpolation_frames(frames)
-        loop = images + images[-2:0:-1]
-        pictures = [self._enlarged(i, scale) for i in loop]
-        return save_image_atomically(path, pictures[0], save_all=True, append_images=pictures[1:],
-                                     duration=int(frame_ms), loop=0, disposal=2)
+        """``export_interpolation`` as a looping GIF, waited for."""
+        return self.export_interpolation(path, "gif", frames, scale, frame_ms).result()
 
     def save_project(self, path: str | Path) -> Path:
         model = self.service.model
-        dataset = self.service.dataset
+        dataset = self.service.items
         Project(self._composition, checkpoint=str(getattr(model, "path", "") or ""),
                 dataset=str(getattr(dataset, "spec", "") or "")).save(path)
         return Path(path)
@@ -364,9 +336,9 @@ class ComposerPanel(QWidget):
                             f"{self._title(slot)}: {what}")
         elif files:
             self._show_status(f"encoding {Path(files[0]).name}…")
-            run_in_background(self._encode_files, files, owner=self, pool=worker_pool(),
-                              on_result=lambda encoded: self._on_files_encoded(slot, target, encoded),
-                              on_error=self._on_background_error)
+            watch(self.service.submit(self._encode_files, files), owner=self,
+                  on_result=lambda encoded: self._on_files_encoded(slot, target, encoded),
+                  on_error=self._on_background_error)
 
     def _encode_files(self, files: list[str]) -> list[str]:
         """Worker thread: encode each file once through the service (it caches), so a bad file is reported at
@@ -402,13 +374,12 @@ class ComposerPanel(QWidget):
     # --- query mode ----------------------------------------------------------------------------------
     def synthesise(self, values: dict[str, str]) -> None:
         """Fill every slot from the service's cover set for ``values`` (off the GUI thread)."""
-        if self.service.model is None or self.service.dataset is None:
+        if self.service.model is None or self.service.items is None:
             self.query_panel.show_result("Open a model and a dataset first.")
             return
         self.query_panel.show_result("finding a cover set…")
-        run_in_background(self.service.query, dict(values), owner=self, pool=worker_pool(),
-                          on_result=lambda result: self._on_query_answered(values, result),
-                          on_error=self._on_query_failed)
+        watch(self.service.query_async(dict(values)), owner=self,
+              on_result=lambda result: self._on_query_answered(values, result), on_error=self._on_query_failed)
 
     def _on_query_answered(self, values: dict[str, str], result: Any) -> None:
         composition = result.composition
@@ -444,7 +415,7 @@ class ComposerPanel(QWidget):
             self.exact_view.set_placeholder("not in the dataset\n(zero-shot)")
             self.exact_caption.setText("in the dataset: none")
         else:
-            self.exact_view.set_image(self.service.dataset.image(int(exact)))
+            self.exact_view.set_image(self.service.items.image(int(exact)))
             self.exact_caption.setText(f"in the dataset: item {exact}")
         self.exact_box.setVisible(True)
 
@@ -489,39 +460,21 @@ class ComposerPanel(QWidget):
         if not has_any_source(self._composition):
             self._show_image(None, EMPTY)
             return
-        if self._in_flight:
-            self._dirty = True
-            return
-        self._send()
-
-    def _send(self) -> None:
-        composition = self._composition
-        self._dirty = False
-        self._in_flight = True
         try:
-            request_id = self.service.request_compose(composition, self._relay_result, channel=self._channel,
-                                                      on_error=self._relay_error)
-        except TypeError:  # a service without error callbacks
-            request_id = self.service.request_compose(composition, self._relay_result, channel=self._channel)
+            future = self.service.compose_latest(self._composition, channel=self._channel)
         except StudioError as e:
-            self._in_flight = False
             self._show_status(str(e), error=True)
             return
-        self._requested[request_id] = composition
+        self._compose_future = future
+        watch(future, self._on_composed, self._on_compose_failed, owner=self)
 
-    def _relay_result(self, result: Any) -> None:
-        """Worker thread: hop to the GUI thread (a deleted panel just drops it)."""
-        gui_callback(self._on_composed, owner=self)(result)
-
-    def _relay_error(self, error: BaseException) -> None:
-        gui_callback(self._on_compose_failed, owner=self)(error)
+    @property
+    def composing(self) -> bool:
+        """Whether the newest composition's image is still being made."""
+        return self._compose_future is not None and not self._compose_future.done()
 
     def _on_composed(self, result: Any) -> None:
-        self._in_flight = False
-        composition = self._requested.pop(result.request_id, None)
-        for rid in [r for r in self._requested if r < result.request_id]:
-            del self._requested[rid]
-        if result.request_id >= self._shown_request and composition is not None:
+        if result.request_id >= self._shown_request:
             self._shown_request = result.request_id
             self._result = result
             h, w = result.image.shape[:2]
@@ -529,14 +482,9 @@ class ComposerPanel(QWidget):
             self._show_status(f"{w}×{h} px · composed in {result.seconds * 1000:.0f} ms", announce=False)
             self.image_changed.emit(result.image)
             self.result_changed.emit(result)
-        if self._dirty:
-            self._request_compose()
 
     def _on_compose_failed(self, error: BaseException) -> None:
-        self._in_flight = False
         self._show_status(str(error), error=True)
-        if self._dirty:
-            self._request_compose()
 
     def _show_image(self, image: np.ndarray | None, placeholder: str) -> None:
         if image is None:
@@ -562,7 +510,7 @@ class ComposerPanel(QWidget):
     # --- model and dataset ---------------------------------------------------------------------------
     def _on_model_or_dataset_changed(self, *_: Any) -> None:
         """Rebuild the cards for a new model; start from the dataset's most legible item as the base."""
-        model, dataset = self.service.model, self.service.dataset
+        model, dataset = self.service.model, self.service.items
         key = (id(model), getattr(model, "path", None), id(dataset))
         if key == self._model_key:
             return
@@ -599,7 +547,6 @@ class ComposerPanel(QWidget):
         start = Composition({name: SlotValue() for name in self._slot_widgets},
                             ItemSource(base) if base is not None else None)
         self._composition = Composition()
-        self._requested.clear()
         self._set_composition(start)
         self.undo_stack.clear()
 
@@ -614,7 +561,7 @@ class ComposerPanel(QWidget):
     def _default_item(self) -> int | None:
         """A legible starting item: the most contrasted of the first few (some items are blank by design,
         e.g. a letter in its background's colour)."""
-        dataset = self.service.dataset
+        dataset = self.service.items
         if dataset is None or len(dataset) == 0:
             return None
         candidates = np.arange(min(32, len(dataset)))
@@ -622,7 +569,7 @@ class ComposerPanel(QWidget):
         return int(candidates[int(np.argmax(contrast))])
 
     def _fingerprint(self) -> str:
-        dataset = self.service.dataset
+        dataset = self.service.items
         return str(getattr(dataset, "fingerprint", "") or "") if dataset is not None else ""
 
     def _describe(self, source: Source) -> tuple[np.ndarray | None, str, str]:
@@ -637,7 +584,7 @@ class ComposerPanel(QWidget):
         return described
 
     def _describe_uncached(self, source: Source) -> tuple[np.ndarray | None, str, str]:
-        dataset = self.service.dataset
+        dataset = self.service.items
         if isinstance(source, ItemSource):
             if dataset is None or not 0 <= source.index < len(dataset):
                 return None, f"item {source.index}?", "this item is not in the open dataset"
@@ -666,9 +613,8 @@ class ComposerPanel(QWidget):
         if slot in self._directions:
             self._show_directions(slot, self._directions[slot])
             return
-        run_in_background(self.service.directions, slot, owner=self, pool=worker_pool(),
-                          on_result=lambda d: self._show_directions(slot, d),
-                          on_error=lambda e: self._directions_failed(slot, e))
+        watch(self.service.directions_async(slot), owner=self, on_result=lambda d: self._show_directions(slot, d),
+              on_error=lambda e: self._directions_failed(slot, e))
 
     def _show_directions(self, slot: str, directions: Any) -> None:
         self._directions[slot] = directions
@@ -706,7 +652,7 @@ class ComposerPanel(QWidget):
         comp = project.composition
         items = [i for v in comp.slots.values() for s in (v.a, v.b) for i in _source_items(s)]
         items += _source_items(comp.base)
-        dataset = self.service.dataset
+        dataset = self.service.items
         if items and dataset is None:
             raise StudioError(f"{path}: the project uses dataset items; open its dataset {project.dataset} first")
         bad = [i for i in items if not 0 <= i < len(dataset)] if items else []
@@ -714,7 +660,7 @@ class ComposerPanel(QWidget):
             raise StudioError(f"{path}: items {bad[:5]} are outside the open dataset {dataset.spec} "
                               f"({len(dataset)} items); open the project's dataset {project.dataset} first")
 
-    def _interpolation_frames(self, frames: int) -> list[np.ndarray]:
+    def _check_interpolation(self, frames: int) -> None:
         if self.service.model is None:
             raise StudioError("no model loaded: open a model before exporting")
         if frames < 2:
@@ -722,18 +668,6 @@ class ComposerPanel(QWidget):
         if not any(v.b is not None and not v.locked for v in self._composition.slots.values()):
             raise StudioError("nothing to interpolate: no unlocked slot has a second source. Drop an item onto a "
                               "slot's B tile first.")
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            return [np.asarray(f) for f in self.service.interpolate(self._composition, None, int(frames))]
-        finally:
-            QApplication.restoreOverrideCursor()
-
-    @staticmethod
-    def _enlarged(image: np.ndarray, scale: int) -> Image.Image:
-        scale = max(1, int(scale))
-        if scale > 1:
-            image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-        return Image.fromarray(np.ascontiguousarray(image))
 
     def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
         if not isValid(self):

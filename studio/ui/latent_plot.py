@@ -14,13 +14,12 @@ its limit is raised (pixmaps that evict each other would make every frame slower
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
-from PySide6.QtCore import QPointF, Qt, QThreadPool
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QCursor, QPalette, QPixmapCache
 from PySide6.QtWidgets import (
     QApplication,
@@ -41,7 +40,7 @@ from PySide6.QtWidgets import (
 from studio.errors import StudioError
 from studio.ui.composer import ComposerPanel, can_encode, cannot_encode_message
 from studio.ui.image_view import ImageView
-from studio.ui.workers import gui_callback, run_in_background
+from studio.ui.workers import Newest, gui_callback, watch
 
 MAX_POINTS = 20000
 PATH_STEPS = 9
@@ -57,19 +56,6 @@ DIRECTIONS_TIP = "draw each value's direction (linear SVM normal) as an arrow"
 QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
                "#dbdb8d", "#9edae5")
-
-
-_POOL: QThreadPool | None = None
-
-
-def worker_pool() -> QThreadPool:
-    """The plot's own threads (projections, paths, direction fits), so its long jobs never queue behind, or hold
-    up, other widgets' work on the global pool (which has one thread per core)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setMaxThreadCount(2)
-    return _POOL
 
 
 def value_colours(n: int, rgb: tuple[tuple[int, int, int], ...] | None = None) -> list[QColor]:
@@ -147,11 +133,10 @@ class LatentPlotPanel(QWidget):
         self._projection: Any = None
         self._xy = np.zeros((0, 2), np.float32)
         self._indices = np.zeros(0, np.int64)
-        self._cancel: threading.Event | None = None
-        self._seq = 0
-        self._path_seq = 0
+        self._projecting = Newest()
+        self._pathing = Newest()
         self._path_key: Any = None
-        self._directions_seq = 0
+        self._fitting = Newest()
         self._current_xy: np.ndarray | None = None
         self._hovered: int | None = None
         self._model_key: Any = None
@@ -323,14 +308,12 @@ class LatentPlotPanel(QWidget):
         return len(self._xy)
 
     def cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-        self._seq += 1
+        self._projecting.cancel()
         self._end_busy("projection cancelled; choose the slot again to retry")
 
     # --- model, slot, projection -------------------------------------------------------------------------
     def _on_model_or_dataset_changed(self, *_: Any) -> None:
-        model, dataset = self.service.model, self.service.dataset
+        model, dataset = self.service.model, self.service.items
         key = (id(model), getattr(model, "path", None), id(dataset))
         if key == self._model_key:
             return
@@ -361,7 +344,7 @@ class LatentPlotPanel(QWidget):
 
     def _on_slot_chosen(self, *_: Any) -> None:
         slot = self.slot
-        if slot is None or self.service.model is None or self.service.dataset is None:
+        if slot is None or self.service.model is None or self.service.items is None:
             return
         attribute = next((s.attribute for s in self.service.model.slots if s.name == slot), None)
         if attribute and self.colour_combo.findText(attribute) >= 0:
@@ -381,25 +364,21 @@ class LatentPlotPanel(QWidget):
         self._start_projection(slot)
 
     def _start_projection(self, slot: str) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-        cancel = threading.Event()
-        self._cancel = cancel
-        self._seq += 1
-        seq = self._seq
+        self._projecting.cancel()
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.plot_item.setTitle(f"projecting {slot}…", size="10pt")
         self.status.setText("encoding and projecting the dataset's latents…")
-        progress = gui_callback(lambda *args: self._on_progress(seq, *args), owner=self)
-        run_in_background(self.service.project, slot, max_points=self.max_points, progress=progress, cancel=cancel,
-                          owner=self, pool=worker_pool(), on_result=lambda p: self._on_projected(seq, slot, p),
-                          on_error=lambda e: self._on_projection_failed(seq, e))
+        asked: list[Any] = []  # the future, once there is one: progress of a replaced projection is not shown
+        progress = gui_callback(lambda *args: asked and self._projecting.is_newest(asked[0]) and
+                                self._on_progress(*args), owner=self)
+        future = self.service.project_async(slot, self.max_points, progress)
+        asked.append(future)
+        watch(future, lambda p: self._on_projected(slot, p), self._on_projection_failed, owner=self,
+              newest=self._projecting)
 
-    def _on_progress(self, seq: int, *args: Any) -> None:
-        if seq != self._seq:
-            return
+    def _on_progress(self, *args: Any) -> None:
         if len(args) >= 2 and args[1]:
             fraction = float(args[0]) / float(args[1])
         elif args:
@@ -408,9 +387,7 @@ class LatentPlotPanel(QWidget):
             return
         self.progress.setValue(round(100 * min(1.0, max(0.0, fraction))))
 
-    def _on_projection_failed(self, seq: int, error: BaseException) -> None:
-        if seq != self._seq:
-            return
+    def _on_projection_failed(self, error: BaseException) -> None:
         cancelled = type(error).__name__ == "Cancelled"
         self._end_busy("projection cancelled" if cancelled else f"projection failed: {error}")
         self.plot_item.setTitle("cancelled" if cancelled else "projection failed", size="10pt")
@@ -420,13 +397,13 @@ class LatentPlotPanel(QWidget):
         self.cancel_button.setVisible(False)
         self.status.setText(text)
 
-    def _on_projected(self, seq: int, slot: str, projection: Any) -> None:
-        if seq != self._seq or slot != self.slot:
+    def _on_projected(self, slot: str, projection: Any) -> None:
+        if slot != self.slot:
             return
         self._projection = projection
         self._indices = np.asarray(projection.indices, np.int64)
         self._xy = np.asarray(projection.xy, np.float32).reshape(-1, 2)
-        total = len(self.service.dataset) if self.service.dataset is not None else len(self._indices)
+        total = len(self.service.items) if self.service.items is not None else len(self._indices)
         shown = f"{len(self._indices):,} of {total:,} items" if len(self._indices) < total else f"{total:,} items"
         explained = getattr(projection, "explained", (0.0, 0.0))
         title = f"{slot}: {shown}, {projection.method.upper()}" + (" (pooled)" if projection.pooled else "")
@@ -476,7 +453,7 @@ class LatentPlotPanel(QWidget):
     # --- colours and legend ------------------------------------------------------------------------------
     def _recolour(self, *_: Any) -> None:
         """Split the points into colour groups (one scatter item each) and rebuild the legend."""
-        dataset = self.service.dataset
+        dataset = self.service.items
         name = self.colour_combo.currentText()
         self.legend.clear()
         self._legend_samples.clear()
@@ -542,26 +519,15 @@ class LatentPlotPanel(QWidget):
         if key == self._path_key:
             return
         self._path_key = key
-        self._path_seq += 1
-        seq = self._path_seq
         if value.b is None:
+            self._pathing.cancel()
             self.path.setData(x=[], y=[])
             return
-        run_in_background(self._path_latents, composition, slot, owner=self, pool=worker_pool(),
-                          on_result=lambda xy: self._on_path(seq, xy), on_error=lambda e: self._on_path(seq, None))
+        # the slot's latent at a few t between A and B, everything else as it is: latents only, nothing decoded
+        watch(self.service.slot_path_async(composition, slot, PATH_STEPS), self._on_path,
+              lambda _e: self._on_path(None), owner=self, newest=self._pathing)
 
-    def _path_latents(self, composition: Any, slot: str) -> np.ndarray:
-        """Worker thread: the slot's latent at a few t between A and B, with everything else as it is."""
-        value = composition.slot(slot)
-        latents = []
-        for t in np.linspace(0.0, 1.0, PATH_STEPS):
-            result = self.service.compose(composition.with_slot(slot, value.with_t(float(t))))
-            latents.append(np.asarray(result.latents[slot], np.float32))
-        return np.asarray(self.service.project_latent(slot, np.stack(latents)), np.float32)
-
-    def _on_path(self, seq: int, xy: np.ndarray | None) -> None:
-        if seq != self._path_seq:
-            return
+    def _on_path(self, xy: np.ndarray | None) -> None:
         if xy is None or len(xy) == 0:
             self.path.setData(x=[], y=[])
         else:
@@ -579,7 +545,7 @@ class LatentPlotPanel(QWidget):
     def directions_attribute(self) -> str | None:
         """Whose directions the arrows show: the plotted slot's own attribute, else the one the points are coloured
         by (a content or quadrant code has no attribute of its own); None when neither exists."""
-        model, dataset, slot = self.service.model, self.service.dataset, self.slot
+        model, dataset, slot = self.service.model, self.service.items, self.slot
         if model is None or dataset is None or slot is None or not can_encode(model):
             return None
         own = next((s.attribute for s in model.slots if s.name == slot), None)
@@ -592,7 +558,7 @@ class LatentPlotPanel(QWidget):
         """Offer the arrows only where there is an attribute to draw; the tooltip says why not."""
         attribute = self.directions_attribute()
         self.directions_check.setEnabled(attribute is not None)
-        dataset = self.service.dataset
+        dataset = self.service.items
         if attribute is not None:
             self.directions_check.setToolTip(f"{DIRECTIONS_TIP}: one per value of {attribute}")
         elif dataset is not None and len(dataset.schema) == 0:
@@ -603,25 +569,22 @@ class LatentPlotPanel(QWidget):
         return attribute
 
     def _update_directions(self, *_: Any) -> None:
-        self._directions_seq += 1
-        seq = self._directions_seq
         slot = self.slot
         attribute = self.directions_attribute()
         if not self.directions_check.isChecked() or slot is None or self._projection is None or attribute is None:
+            self._fitting.cancel()
             self._clear_arrows()
             return
         self.status.setText("fitting attribute directions…")
-        run_in_background(self.service.directions, slot, attribute, owner=self, pool=worker_pool(),
-                          on_result=lambda d: self._draw_directions(seq, slot, d),
-                          on_error=lambda e: self._directions_failed(seq, e))
+        watch(self.service.directions_async(slot, attribute), lambda d: self._draw_directions(slot, d),
+              self._directions_failed, owner=self, newest=self._fitting)
 
-    def _directions_failed(self, seq: int, error: BaseException) -> None:
-        if seq == self._directions_seq:
-            self._clear_arrows()
-            self.status.setText(f"no directions: {error}")
+    def _directions_failed(self, error: BaseException) -> None:
+        self._clear_arrows()
+        self.status.setText(f"no directions: {error}")
 
-    def _draw_directions(self, seq: int, slot: str, directions: Any) -> None:
-        if seq != self._directions_seq or slot != self.slot:
+    def _draw_directions(self, slot: str, directions: Any) -> None:
+        if slot != self.slot:
             return
         from studio.ui.composer import direction_reach
 
@@ -636,7 +599,7 @@ class LatentPlotPanel(QWidget):
         xy = np.asarray(self.service.project_latent(slot, np.vstack([middle[None], tips])), np.float32)
         start, ends = xy[0], arrow_ends(xy[0], xy[1:], self._xy)
         colour_by = self.colour_combo.currentText()
-        colours = (value_colours(len(directions.values), self.service.dataset.schema[directions.attribute].rgb)
+        colours = (value_colours(len(directions.values), self.service.items.schema[directions.attribute].rgb)
                    if colour_by == directions.attribute else None)
         background = self.palette().color(QPalette.ColorRole.Base)
         for row, k in enumerate(present):
@@ -701,12 +664,12 @@ class LatentPlotPanel(QWidget):
             return
         self.hover_ring.setData(x=[float(self._xy[row, 0])], y=[float(self._xy[row, 1])])
         text = self.describe_item(int(self._indices[row]))
-        self.preview.set_image(self.service.dataset.image(int(self._indices[row])))
+        self.preview.set_image(self.service.items.image(int(self._indices[row])))
         self.preview_label.setText(text.replace("\n", " · "))
         QToolTip.showText(QCursor.pos(), text, self.plot_widget)
 
     def describe_item(self, index: int) -> str:
-        values = self.service.dataset.values(index)
+        values = self.service.items.values(index)
         target = self.target_combo.currentText()
         return f"item {index}\n" + "\n".join(f"{k}: {v}" for k, v in values.items()) + \
             (f"\nclick: put into {target}" if target else "")

@@ -7,6 +7,7 @@ recent files and preferences (``Settings``), and makes sure closing never loses 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressDialog,
     QSpinBox,
     QSplitter,
     QSystemTrayIcon,
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         self._closing_done = False
         self._tray: QSystemTrayIcon | None = None
         self._active_slot: str | None = None
+        self.export_future: Future | None = None  # the newest strip or GIF export
         self.reporter = errors.reporter()
         self.reporter.set_parent_widget(self)
 
@@ -313,7 +316,7 @@ class MainWindow(QMainWindow):
 
     def _update_dataset_label(self) -> None:
         info = getattr(self.service, "dataset_info", None)
-        dataset = self.service.dataset
+        dataset = self.service.items
         if dataset is None:
             self.dataset_label.setText("Dataset: none")
         else:
@@ -536,6 +539,41 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"{what}: {written}", 6000)
 
+    def _export_in_background(self, path: str, kind: str, frames: int, scale: int, what: str) -> Future | None:
+        """Make and write an interpolation off the GUI thread; a progress dialog shows how far it is, and its
+        Cancel stops it between frames. The window stays usable meanwhile."""
+        dialog = QProgressDialog(f"{what.replace('Exported', 'Exporting')} to {Path(path).name}…", "Cancel", 0, 100,
+                                 self)
+        dialog.setWindowTitle("Export")
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.setMinimumDuration(400)
+        dialog.setValue(0)
+        progress = gui_callback(lambda fraction: dialog.setValue(round(100 * fraction)), owner=dialog)
+        try:
+            future = self.composer.export_interpolation(path, kind, frames, scale=scale, progress=progress)
+        except StudioError as e:
+            dialog.deleteLater()
+            self.reporter.report(e)
+            return None
+        self.export_future = future
+        dialog.canceled.connect(future.cancel)
+
+        def finished(written: Path) -> None:
+            dialog.deleteLater()
+            self.statusBar().showMessage(f"{what}: {written}", 6000)
+
+        def failed(error: BaseException) -> None:
+            dialog.deleteLater()
+            self.reporter.report(error)
+
+        def cancelled() -> None:
+            dialog.deleteLater()
+            self.statusBar().showMessage("Export cancelled; nothing was written", 6000)
+
+        watch(future, finished, failed, owner=self, on_cancelled=cancelled)
+        return future
+
     def _ask_export(self, title: str, frames: int | None, default_name: str, file_filter: str):
         dialog = ExportDialog(title, frames, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
@@ -557,13 +595,13 @@ class MainWindow(QMainWindow):
         chosen = self._ask_export("Export Interpolation Strip", 9, "interpolation.png", "PNG images (*.png)")
         if chosen:
             path, scale, frames = chosen
-            self._run_export(lambda: self.composer.export_strip(path, frames=frames, scale=scale), "Exported strip")
+            self._export_in_background(path, "strip", frames, scale, "Exported strip")
 
     def export_gif(self) -> None:
         chosen = self._ask_export("Export Animated GIF", 24, "interpolation.gif", "GIF animations (*.gif)")
         if chosen:
             path, scale, frames = chosen
-            self._run_export(lambda: self.composer.export_gif(path, frames=frames, scale=scale), "Exported GIF")
+            self._export_in_background(path, "gif", frames, scale, "Exported GIF")
 
     # --- preferences and about ----------------------------------------------------------------------------------
     def edit_preferences(self) -> None:
@@ -596,12 +634,12 @@ class MainWindow(QMainWindow):
         """Open the model (its own dataset comes with it) or, without one, ``dataset`` and a prompt to train."""
         if model is not None:
             def loaded(_info) -> None:
-                if self.service.dataset is None:
+                if self.service.items is None:
                     self.open_dataset(self._spec_for_model(dataset or self.prefs.default_dataset))
 
             def failed(exc: BaseException) -> None:
                 self._on_open_failed(exc)
-                if self.service.dataset is None:
+                if self.service.items is None:
                     self.open_dataset(self._spec_for_model(dataset or self.prefs.default_dataset))
 
             watch(self.service.load_checkpoint_async(model), loaded, failed, owner=self)

@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             run_tiny_training(max(args.train_steps, 300), keep_running_for_screenshot=True)
             model = tab.selected_checkpoint()
         window.start_session(model, prompt=False)
-        wait("the model and its dataset", lambda: service.model is not None and service.dataset is not None)
+        wait("the model and its dataset", lambda: service.model is not None and service.items is not None)
         window.tabs.setCurrentIndex(0)
-        dataset = service.dataset
+        dataset = service.items
         slots = window.composer.slot_names()
 
         # The browser: a facet filter, an item selected, thumbnails rendered.

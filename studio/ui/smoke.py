@@ -111,7 +111,7 @@ class SmokeTest(QObject):
             self._check_and_finish()
 
     def _edit_first_slot(self) -> None:
-        dataset = self.service.dataset
+        dataset = self.service.items
         names = self.composer.slot_names()
         if dataset is None or not names:
             self.fail(f"the composer has no slots or no dataset after the first image (slots: {names})")

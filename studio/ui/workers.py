@@ -1,9 +1,12 @@
 """Run work off the GUI thread and get its outcome back on the GUI thread, safely.
 
-Two shapes cover the app: ``watch(future, ...)`` for the service's ``concurrent.futures.Future`` results, and
-``run_in_background(fn, ...)`` for the UI's own short jobs (writing an export, reading a file). Both deliver
-``on_result`` / ``on_error`` on the GUI thread, and drop the delivery if ``owner`` (a widget) has been deleted
-meanwhile, so a late result never touches a dead widget. Errors without an ``on_error`` go to the error dialog.
+One idiom covers the app: every long service call returns a ``concurrent.futures.Future``, and the UI watches
+it with ``watch(future, ...)``, which delivers ``on_result`` / ``on_error`` on the GUI thread and drops the
+delivery if ``owner`` (a widget) has been deleted meanwhile, so a late result never touches a dead widget.
+Latest wins in one place, the service (``Coalescer``): a request replaced by a newer one of its channel has its
+future cancelled, and a cancelled future delivers nothing. Errors without an ``on_error`` go to the error
+dialog. ``gui_callback`` is the same hop for plain-Python events (psygnal, progress callbacks);
+``run_in_background`` runs a UI-side function on a Qt pool and watches its future the same way.
 
 The hop to the GUI thread is one long-lived dispatcher object and a queued signal. superqt's
 ``ensure_main_thread`` makes a new QObject per call, created on the calling thread and moved to the GUI thread;
@@ -86,20 +89,51 @@ def _call_if_alive(owner: QObject | None, fn: Callable[..., Any], args: tuple[An
 
 
 def watch(future: Future, on_result: ResultHandler | None = None, on_error: ErrorHandler | None = None,
-          owner: QObject | None = None) -> Future:
-    """Deliver a future's result or exception on the GUI thread. Cancelled futures deliver nothing."""
+          owner: QObject | None = None, on_cancelled: Callable[[], None] | None = None,
+          newest: Newest | None = None) -> Future:
+    """Deliver a future's result or exception on the GUI thread, unless ``owner`` is gone by then or, with
+    ``newest``, a newer request of the same kind has replaced it (the replaced future is cancelled). A cancelled
+    future (the caller gave up, or the service's latest-wins replaced the request) delivers only ``on_cancelled``."""
+    if newest is not None:
+        newest.replace(future)
+
+    def current() -> bool:
+        return newest is None or newest.future is future
 
     def done(f: Future) -> None:
         if f.cancelled():
+            if on_cancelled is not None:
+                call_on_gui_thread(_call_if_alive, owner, on_cancelled, ())
             return
         exc = f.exception()
         if exc is not None:
-            call_on_gui_thread(_deliver_error, owner, on_error, exc)
+            call_on_gui_thread(lambda: current() and _deliver_error(owner, on_error, exc))
         elif on_result is not None:
-            call_on_gui_thread(_call_if_alive, owner, on_result, (f.result(),))
+            call_on_gui_thread(lambda: current() and _call_if_alive(owner, on_result, (f.result(),)))
 
     future.add_done_callback(done)
     return future
+
+
+class Newest:
+    """The newest request of one kind (a panel's projection, say). ``watch(future, ..., newest=this)`` makes the
+    future the newest, cancels the one it replaces (long service work stops between its steps) and delivers an
+    outcome only while its future is still the newest, so a late answer to an old question is never shown."""
+
+    def __init__(self) -> None:
+        self.future: Future | None = None
+
+    def replace(self, future: Future | None) -> None:
+        old, self.future = self.future, future
+        if old is not None and old is not future:
+            old.cancel()
+
+    def cancel(self) -> None:
+        """Forget (and cancel) the newest request: nothing of this kind is delivered until the next one."""
+        self.replace(None)
+
+    def is_newest(self, future: Future) -> bool:
+        return future is self.future
 
 
 def _deliver_error(owner: QObject | None, on_error: ErrorHandler | None, exc: BaseException) -> None:
