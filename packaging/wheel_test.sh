@@ -16,8 +16,12 @@ start=$(date +%s)
 work=$(mktemp -d "${TMPDIR:-/tmp}/attribute-studio-wheel.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-"$BIN/python" -m pip wheel . --no-deps --no-build-isolation --quiet --wheel-dir "$work/dist" 2>"$work/build.log" \
-    || { cat "$work/build.log"; exit 1; }
+# built from a copy of what goes into the wheel, so the checkout gets no build/ folder
+mkdir "$work/src"
+cp -r pyproject.toml README.md LICENSE studio models resources "$work/src/"
+find "$work/src" -name __pycache__ -prune -exec rm -rf {} +
+"$BIN/python" -m pip wheel "$work/src" --no-deps --no-build-isolation --quiet --wheel-dir "$work/dist" \
+    2>"$work/build.log" || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/attribute_studio-*.whl)
 "$BIN/python" -m venv --without-pip "$work/venv"
 "$BIN/python" -m pip --python "$work/venv/bin/python" install --quiet --no-deps --no-index "$wheel"

@@ -7,17 +7,38 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import studio.cli as package
 from studio import __version__
 from studio.errors import StudioError
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser that may add arguments depending on the command line before it parses it (``studio
+    train --method NAME`` adds that method's options, so ``--help`` lists them too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._before_parse: list[Callable[[CommandParser, list[str]], None]] = []
+
+    def before_parse(self, hook: Callable[[CommandParser, list[str]], None]) -> None:
+        """Call ``hook(parser, args)`` with the command's arguments before they are parsed."""
+        self._before_parse.append(hook)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        for hook in self._before_parse:
+            hook(self, args)
+        return super().parse_known_args(args, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Attribute Studio: compose images attribute by "
                                      "attribute with disentangled autoencoders.")
     parser.add_argument("--version", action="version", version=f"studio {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if info.name in {"main"} or info.name.startswith("_"):
             continue

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a method on a dataset",
         description="Train a disentangling autoencoder. Method options (after the general ones) depend on "
                     "--method; `studio train --method NAME --help` lists them with their defaults.")
-    parser.__class__ = MethodOptionsParser  # reads --method before parsing the rest (see below)
+    parser.before_parse(add_method_options)  # the chosen --method's options, before the rest is parsed
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=method_names(), help="method to train")
     parser.add_argument("--dataset", required=True, help="dataset spec: fonts:small, fonts:tiny,res=32, a folder")
     parser.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, logs, samples)")
@@ -69,30 +69,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-class MethodOptionsParser(argparse.ArgumentParser):
-    """An argument parser that adds the chosen method's config options before it parses."""
-
-    _options_for: str | None = None
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        args = list(sys.argv[1:] if args is None else args)
-        self.add_method_options(_peek_method(args))
-        return super().parse_known_args(args, namespace)
-
-    def add_method_options(self, method: str) -> None:
-        if self._options_for is not None or method not in method_names():
-            return
-        cls = get_method(method)
-        taken = set(self._option_string_actions)
-        recipes = "".join(f" Recipe '{name}': {r.summary}." for name, r in cls.recipes.items())
-        group = self.add_argument_group(f"{method} options", f"{cls.config_class.__doc__}{recipes}")
-        for f in config_fields(cls.config_class):
-            flag = f"--{f.name.replace('_', '-')}"
-            if flag in taken:
-                flag = f"--{method}-{f.name.replace('_', '-')}"
-            group.add_argument(flag, dest=OPTION_PREFIX + f.name, default=argparse.SUPPRESS, type=_parser_for(f),
-                               metavar=_metavar(f), help=_help(f))
-        self._options_for = method
+def add_method_options(parser: argparse.ArgumentParser, args: list[str]) -> None:
+    """Add the config options of the method ``args`` name (``--method``, else the default) to ``parser``, once."""
+    method = _peek_method(args)
+    if getattr(parser, "studio_method_options", None) is not None or method not in method_names():
+        return
+    cls = get_method(method)
+    taken = set(parser._option_string_actions)
+    recipes = "".join(f" Recipe '{name}': {r.summary}." for name, r in cls.recipes.items())
+    group = parser.add_argument_group(f"{method} options", f"{cls.config_class.__doc__}{recipes}")
+    for f in config_fields(cls.config_class):
+        flag = f"--{f.name.replace('_', '-')}"
+        if flag in taken:
+            flag = f"--{method}-{f.name.replace('_', '-')}"
+        group.add_argument(flag, dest=OPTION_PREFIX + f.name, default=argparse.SUPPRESS, type=_parser_for(f),
+                           metavar=_metavar(f), help=_help(f))
+    parser.studio_method_options = method
 
 
 def _peek_method(args: list[str]) -> str:
