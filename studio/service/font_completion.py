@@ -70,6 +70,12 @@ def style_from_files(service: Any, paths: Sequence[str | Path], base: Compositio
     return _with_style(service, source, base, keep)
 
 
+def style_with_glyphs(service: Any, paths: Sequence[str | Path], base: Composition | None = None,
+                      keep: Sequence[str] = ()) -> Composition:
+    """``style_from_files`` without encoding now (for files already encoded once): pure, GUI-thread safe."""
+    return _with_style(service, glyph_source(paths), base, keep)
+
+
 def style_from_pixels(service: Any, images: np.ndarray, base: Composition | None = None,
                       keep: Sequence[str] = ()) -> Composition:
     """As ``style_from_files`` for uint8 ``(n, H, W, 3)`` renders: each slot the mean of their codes."""
@@ -319,4 +325,4 @@ def _dataset(service: Any) -> Any:
 
 __all__ = ["AlphabetSheet", "CompletionCase", "alphabet_sheet", "font_codes", "font_slot", "glyph_source",
            "known_font_source", "measure_completion", "morph_sheets", "nearest_known_font", "psnr", "sheet_grid",
-           "style_from_files", "style_from_pixels"]
+           "style_from_files", "style_from_pixels", "style_with_glyphs"]

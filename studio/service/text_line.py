@@ -12,11 +12,14 @@ torch work itself stays on the service's inference worker.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -227,17 +230,23 @@ class TextLineComposer:
                 tracking: float | None = None, channel: str = "text-line") -> int:
         """Latest wins: while one line is being composed, a newer request replaces any queued one. ``callback``
         and ``on_error`` run on this composer's thread (the GUI hops to its own)."""
-        with self._lock:
-            if self._coalescer is None:
-                self._worker = InferenceWorker("studio-text-line")
-                self._coalescer = Coalescer(self._worker)
-            coalescer = self._coalescer
 
         def work(request_id: int) -> TextLineResult:
             result = self.render(text, style, letter_source, tracking)
             return TextLineResult(result.image, result.plan, result.glyph_images, result.spans, result.seconds,
                                   request_id)
 
+        return self.latest(channel, work, callback, on_error)
+
+    def latest(self, channel: str, work: Callable[[int], Any], callback: Callable[[Any], None],
+               on_error: Callable[[BaseException], None]) -> int:
+        """Any work that composes through the service (an alphabet sheet, encoding glyphs), latest wins per
+        channel on this composer's thread; ``work`` gets the request id."""
+        with self._lock:
+            if self._coalescer is None:
+                self._worker = InferenceWorker("studio-text-line")
+                self._coalescer = Coalescer(self._worker)
+            coalescer = self._coalescer
         return coalescer.request(channel, work, callback, on_error)
 
     def shutdown(self) -> None:
@@ -346,6 +355,38 @@ def set_line(glyphs: Sequence[np.ndarray | None], tracking: float = 0.06, space:
     return np.clip(canvas.round(), 0, 255).astype(np.uint8), tuple(spans)
 
 
+def save_image(path: str | Path, frames: np.ndarray | Sequence[np.ndarray], scale: int = 1,
+               frame_ms: int = 120) -> Path:
+    """Write one image (PNG, or any type Pillow knows by the suffix) or, for ``.gif``, an animation of several,
+    enlarged ``scale`` times with crisp pixels; through a temporary file, so a failure leaves no half file."""
+    from PIL import Image
+
+    target = Path(path)
+    pictures = [frames] if isinstance(frames, np.ndarray) else list(frames)
+    if not pictures:
+        raise StudioError("nothing to save: no image")
+    scale = max(1, int(scale))
+    images = [Image.fromarray(np.ascontiguousarray(np.asarray(p).repeat(scale, 0).repeat(scale, 1)))
+              for p in pictures]
+    fmt = Image.registered_extensions().get(target.suffix.lower())
+    if fmt is None:
+        raise StudioError(f"{target}: unknown image type {target.suffix!r}; use .png or .gif")
+    if not target.parent.is_dir():
+        raise StudioError(f"{target}: the folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        if len(images) > 1:
+            images[0].save(tmp, format=fmt, save_all=True, append_images=images[1:], duration=int(frame_ms), loop=0)
+        else:
+            images[0].save(tmp, format=fmt)
+        os.replace(tmp, target)
+    except (OSError, ValueError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise StudioError(f"{target}: could not write the image ({e})") from None
+    return target
+
+
 def _model(service: Any) -> Any:
     model = service.model
     if model is None:
@@ -361,4 +402,4 @@ def _dataset(service: Any) -> Any:
 
 
 __all__ = ["Glyph", "LinePlan", "TextLineComposer", "TextLineResult", "alphabet", "glyph_background", "ink_alpha",
-           "ink_extent", "letter_attribute", "letter_item", "letter_slot", "set_line"]
+           "ink_extent", "letter_attribute", "letter_item", "letter_slot", "save_image", "set_line"]

@@ -40,6 +40,7 @@ from studio.service.composition import Project
 from studio.ui import errors
 from studio.ui.browser import DatasetBrowser
 from studio.ui.composer import ComposerPanel
+from studio.ui.extra_docks import install_docks
 from studio.ui.latent_plot import LatentPlotPanel
 from studio.ui.settings import DATASET_PRESETS, Preferences, PreferencesDialog, Settings
 from studio.ui.training_tab import TrainingTab, dataset_spec_with_resolution, format_duration
@@ -149,6 +150,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._wire()
+        self.text_panel, self.values_panel = install_docks(self)  # View ▸ Text and View ▸ Value Mining
         self._restore_layout()
 
     # --- actions and menus ---------------------------------------------------------------------------------
