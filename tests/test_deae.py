@@ -192,15 +192,15 @@ def test_checkpoint_sidecar_names_the_method_and_its_options(tiny_run: Path):
 
 def test_studio_eval_reports_interpolation_with_a_cached_classifier(tiny_run: Path, tmp_path: Path, monkeypatch,
                                                                      capsys):
-    import studio.evaluation.deae_eval as deae_eval
+    import studio.evaluation.judge as judge
     from studio.cli.main import main
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(deae_eval, "CLASSIFIER_STEPS", 20)
+    monkeypatch.setattr(judge, "DEFAULT_STEPS", 20)
     assert main(["eval", str(tiny_run), "--only", "interpolation", "--max-items", "30", "--device", "cpu"]) == 0
     report = capsys.readouterr().out
     assert "Interpolation quality" in report and "kept agree" in report and "background_color" in report
-    cached = list((tmp_path / "cache").rglob("attr-cnn-*.safetensors"))
+    cached = list((tmp_path / "cache").rglob("judge-*.safetensors"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
     assert main(["eval", str(tiny_run), "--only", "interpolation", "--max-items", "30", "--device", "cpu"]) == 0

@@ -36,12 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="zero-shot queries: strict (each attribute from its own training image sharing only that "
                         "attribute with the target, as in paper 000 Fig. 4), greedy (the set cover: fewest images) "
                         "or both (default)")
+    p.add_argument("--judge-steps", type=int, default=None, metavar="N",
+                   help="training steps of the judge, the classifier of real images that reads the syntheses "
+                        "(default 400; trained once per dataset and cached)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     ctx = make_context(args.checkpoint, dataset=args.dataset, device=args.device, max_items=args.max_items,
-                       seed=args.seed, protocol=args.protocol)
+                       seed=args.seed, protocol=args.protocol,
+                       judge_steps=args.judge_steps)
     info = checkpoint_info(ctx)
 
     def announce(e) -> None:

@@ -57,3 +57,57 @@ class ZeroShotSplit:
 
     def to_json(self) -> dict[str, Any]:
         return {"test_fraction": self.test_fraction, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class ProbeSplit:
+    """Items to fit probes on and items to score them on, drawn from one pool by item, not by combination.
+
+    The zero-shot split holds out whole attribute combinations; with one label column that means whole classes,
+    so probes fitted and scored on its test part would see only a few classes while chance is quoted for all of
+    them. Probes get their own split: ``fit_fraction`` of the pool to fit (paper 000: 80:20), the rest to score,
+    at random or stratified by the attribute with the most values (every value with at least two items then lands
+    on both sides).
+    """
+
+    fit: np.ndarray
+    score: np.ndarray
+    fit_fraction: float
+    seed: int
+    stratified_by: int | None
+
+    @classmethod
+    def make(cls, codes: np.ndarray, items: np.ndarray, fit_fraction: float = 0.8, seed: int = 0,
+             stratify: bool = True) -> ProbeSplit:
+        if not 0.0 < fit_fraction < 1.0:
+            raise ValueError(f"fit fraction must be in (0, 1), got {fit_fraction}")
+        items = np.asarray(items, dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        codes = np.asarray(codes)
+        column = None
+        if stratify and codes.ndim == 2 and codes.shape[1] > 0 and len(items):
+            column = int(np.argmax([len(np.unique(codes[items, j])) for j in range(codes.shape[1])]))
+        if column is None:
+            perm = rng.permutation(items)
+            cut = round(fit_fraction * len(perm))
+            return cls(np.sort(perm[:cut]), np.sort(perm[cut:]), fit_fraction, seed, None)
+        fit, score = [], []
+        for value in np.unique(codes[items, column]):
+            group = rng.permutation(items[codes[items, column] == value])
+            cut = round(fit_fraction * len(group))
+            cut = min(max(cut, 1), len(group) - 1) if len(group) >= 2 else len(group)
+            fit.append(group[:cut])
+            score.append(group[cut:])
+        return cls(np.sort(np.concatenate(fit)), np.sort(np.concatenate(score)), fit_fraction, seed, column)
+
+
+def values_missing(codes: np.ndarray, items: np.ndarray) -> list[tuple[int, list[int]]]:
+    """(attribute position, values) that some item of the dataset shows but none of ``items`` does."""
+    codes = np.asarray(codes)
+    items = np.asarray(items, dtype=np.int64)
+    missing = []
+    for j in range(codes.shape[1] if codes.ndim == 2 else 0):
+        lacking = sorted(set(np.unique(codes[:, j]).tolist()) - set(np.unique(codes[items, j]).tolist()))
+        if lacking:
+            missing.append((j, lacking))
+    return missing

@@ -2,11 +2,12 @@
 
 - code_entropy (Fig. 5): the entropy of every attribute classifier's posterior on every code. Disentangled codes
   give near-zero entropy for their own attribute and near-maximal entropy (1.0 once divided by log K) for the
-  others; the residual code should leave every classifier guessing.
+  others; the residual code should leave every classifier guessing. These are the model's own classifiers, the
+  ones its adversarial loss plays against (the paper's figure); ``coprediction`` fits fresh probes on the codes.
 - shuffled_synthesis (Table IV): give held-out items another held-out item's code for one attribute (or, as in
   training, every attribute from a different donor), decode, and let a classifier trained on real training images
-  only (the judge shared with the interpolation evaluation) read the result: it should see the donor's value for
-  the moved attribute and the recipient's values for the rest.
+  only (the judge of ``studio.evaluation.judge``, shared by every evaluation) read the result: it should see the
+  donor's value for the moved attribute and the recipient's values for the rest.
 
 Zero-shot MSE/PSNR against ground truth comes from the generic ``zero_shot`` evaluation (every attribute has a
 slot here, so it applies), and co-prediction probes from ``coprediction``.
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.evaluation.deae_eval import AttributeClassifier, attribute_classifier
+from studio.evaluation.deae_eval import AttributeClassifier
+from studio.evaluation.judge import JudgeNet, context_judge, judge_items
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
 from studio.methods.losses import entropy
@@ -114,12 +116,11 @@ def shuffled_synthesis(ctx: EvalContext) -> dict[str, Any]:
     """How often a classifier of real images sees the donor's value in syntheses with swapped attribute codes."""
     if len(ctx.split.test) < 2:
         raise EvaluationSkipped("the test split has fewer than two items")
-    judge = attribute_classifier(ctx.dataset, ctx.split.train, ctx.device, ctx.seed)
-    return judged_synthesis(ctx, judge)
+    return judged_synthesis(ctx, context_judge(ctx))
 
 
 @torch.no_grad()
-def judged_synthesis(ctx: EvalContext, judge: AttributeClassifier) -> dict[str, Any]:
+def judged_synthesis(ctx: EvalContext, judge: JudgeNet | AttributeClassifier) -> dict[str, Any]:
     """The figures of ``shuffled_synthesis`` with a given judge (any classifier of real images)."""
     items = ctx.subsample(ctx.split.test)
     method = ctx.method
@@ -165,5 +166,5 @@ def judged_synthesis(ctx: EvalContext, judge: AttributeClassifier) -> dict[str, 
         "all_shuffled_accuracy": float(np.mean([r["all_shuffled"] for r in per_attribute.values()])),
         "judge_real_accuracy": float(np.mean(real_acc)),
         "n": n,
-        "judge_items": len(ctx.split.train),
+        "judge_items": len(judge_items(ctx.split.train, ctx.seed)),
     }

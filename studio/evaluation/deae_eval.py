@@ -5,8 +5,9 @@ Two figures per attribute slot:
 - deviation: how far the re-encoded *other* slots moved from the first item's, relative to how far apart two
   items' slots typically are (0 is perfect, 1 means the slot lost its value). Relative, so models whose latents
   have different scales compare fairly; the raw mean squared deviation is reported as well.
-- agreement: a small image classifier, trained on the real training images, reads the decoded in-between images;
-  the attributes that were not interpolated should keep the first item's values.
+- agreement: the judge (``studio.evaluation.judge``: a classifier trained on the real training images, never on
+  the model) reads the decoded in-between images; the attributes that were not interpolated should keep the first
+  item's values. DEAE's own training objective plays no part in it.
 
 ``studio eval`` reports it for DEAE; ``interpolation_quality`` works for every method whose slots name attributes,
 and ``benchmarks/compare_deae_gzs.py`` prints DEAE's figures next to GZS-Net's.
@@ -14,10 +15,6 @@ and ``benchmarks/compare_deae_gzs.py`` prints DEAE's figures next to GZS-Net's.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from studio.data.dataset import AttributedDataset
 from studio.errors import StudioError
+from studio.evaluation.judge import context_judge
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
 from studio.methods.deae import DEAE
@@ -35,9 +32,6 @@ from studio.training.data import to_tensor
 INTERPOLATION_POINTS = (0.25, 0.5, 0.75)
 CLASSIFIER_STEPS = 400
 CLASSIFIER_BATCH = 128
-CLASSIFIER_VERSION = "attr-cnn-1"
-#: The judge trains on at most this many training images (a seeded subset of larger sets).
-CLASSIFIER_ITEMS = 20000
 
 
 # --- a small image classifier: the judge of decoded images ------------------------------------------------
@@ -102,43 +96,6 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, classes: list[int],
     return model.eval()
 
 
-def _classifier_cache_path(dataset: AttributedDataset, items: np.ndarray) -> Path:
-    """Under $STUDIO_CACHE_DIR when set (as the model service's cache), else the user cache folder."""
-    from studio.paths import cache_dir
-
-    root = Path(os.environ["STUDIO_CACHE_DIR"]).expanduser() if os.environ.get("STUDIO_CACHE_DIR") else cache_dir()
-    key = hashlib.sha256(np.asarray(items, np.int64).tobytes()).hexdigest()[:12]
-    name = f"{CLASSIFIER_VERSION}-{CLASSIFIER_STEPS}-{dataset.fingerprint}-{key}.safetensors"
-    return root / "evaluation" / name
-
-
-def attribute_classifier(dataset: AttributedDataset, items: np.ndarray, device: torch.device,
-                         seed: int = 0) -> AttributeClassifier:
-    """A classifier of every attribute trained on ``items`` of ``dataset``; cached per dataset and item set, so
-    evaluating several checkpoints of one run trains it once."""
-    from studio.training.checkpoint import load_tensors, save_tensors
-
-    classes = dataset.schema.cardinalities
-    items = np.asarray(items, dtype=np.int64)
-    if len(items) > CLASSIFIER_ITEMS:
-        items = np.sort(np.random.default_rng(seed).choice(items, size=CLASSIFIER_ITEMS, replace=False))
-    path = _classifier_cache_path(dataset, items)
-    if path.exists():
-        try:
-            tensors, _meta = load_tensors(path)
-            model = AttributeClassifier(classes)
-            model.load_state_dict(tensors)
-            return model.to(device).eval()
-        except (StudioError, RuntimeError):
-            pass  # a stale or damaged cache entry is rebuilt below
-    model = train_classifier(dataset.images(items), dataset.codes[items], classes, steps=CLASSIFIER_STEPS, seed=seed,
-                             device=device)
-    with contextlib.suppress(OSError):  # caching is a convenience; an unwritable cache folder only costs time
-        save_tensors(path, dict(model.state_dict()), {"kind": "attribute-classifier", "dataset": dataset.spec,
-                                                      "fingerprint": dataset.fingerprint, "items": len(items)})
-    return model
-
-
 # --- the evaluation ---------------------------------------------------------------------------------------
 def has_attribute_slots(method: Method) -> bool:
     return method.can_encode() and sum(1 for s in method.slots if s.attribute) >= 2
@@ -176,7 +133,7 @@ def interpolation_quality(ctx: EvalContext, points: tuple[float, ...] = INTERPOL
     schema = ctx.dataset.schema
     codes_a = torch.from_numpy(ctx.dataset.codes[first].astype(np.int64)).to(ctx.device)
     codes_b = torch.from_numpy(ctx.dataset.codes[second].astype(np.int64)).to(ctx.device)
-    judge = attribute_classifier(ctx.dataset, ctx.split.train, ctx.device, ctx.seed) if use_classifier else None
+    judge = context_judge(ctx) if use_classifier else None  # the shared judge of real images, not DEAE's own
 
     def other_deviation(again: dict[str, Tensor], moved: str | None) -> tuple[float, float]:
         rel, raw = [], []
@@ -246,15 +203,16 @@ def _format(result: dict[str, Any]) -> str:
              "between two items' slots (lower is better)"]
     if "classifier_accuracy_real" in result:
         acc = ", ".join(fmt(a, 2) for a in result["classifier_accuracy_real"])
-        lines.append("kept agree: classifier reads the untouched attributes as the first item's; moved valid: it "
-                     f"reads the moved one as either end's value. Classifier accuracy on real test images: {acc}")
+        lines.append("kept agree: the judge (a classifier of real images) reads the untouched attributes as the first "
+                     "item's; moved valid: it reads the moved one as either end's value. Judge accuracy on real test "
+                     f"images: {acc}")
     return "\n".join(lines)
 
 
 def is_deae(method: Method) -> bool:
     """``studio eval`` runs this for DEAE, whose figure it is; the function itself takes any model whose slots
-    name attributes, and the comparison script runs it on GZS-Net too (it costs an image classifier's training
-    the first time per dataset, which other methods' reports need not pay)."""
+    name attributes, and the comparison script runs it on GZS-Net too (the ``judge`` evaluation reports slot swaps
+    and interpolation end points for every method)."""
     return isinstance(method, DEAE) and has_attribute_slots(method)
 
 

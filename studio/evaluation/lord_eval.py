@@ -16,6 +16,7 @@ from torch import Tensor
 
 from studio.evaluation.coprediction import probe_accuracy, slot_features, stack_features
 from studio.evaluation.metrics import ImageScores
+from studio.evaluation.probes import probe_items
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
 from studio.methods.lord import CLASS_SLOT, CONTENT_SLOT, Lord
@@ -67,17 +68,18 @@ def _probe_table(fit: dict[str, Tensor], score: dict[str, Tensor], fit_codes: np
 
 def class_leakage(ctx: EvalContext, attribute: str | None = None) -> dict[str, Any]:
     """Probes on held-out (test) items, encoded: the class attribute from the content side (should be chance)
-    and the other attributes from the class side (should be chance too)."""
+    and the other attributes from the class side (should be chance too). The probes split the held-out items
+    80:20 by item; where the held-out items lack some values (one label column: whole classes are held out),
+    all items are used instead (``probe_pool`` says which)."""
     method = ctx.method
     attribute = attribute or class_attribute_of(method)
     class_slots, content_slots = _split_slots(method, attribute)
-    fit_items, score_items = ctx.split.probe_halves(ctx.seed)
-    fit_items, score_items = ctx.subsample(fit_items), ctx.subsample(score_items)
-    if len(fit_items) < 2 or len(score_items) < 1:
-        raise EvaluationSkipped(f"the test split has too few items ({len(ctx.split.test)}) to fit and score probes")
+    probes = probe_items(ctx, prefer="test")
+    fit_items, score_items = probes.fit, probes.score
     table = _probe_table(ctx.encode(fit_items), ctx.encode(score_items), ctx.dataset.codes[fit_items],
                          ctx.dataset.codes[score_items], ctx, class_slots, content_slots)
-    return _summarise(table, ctx.dataset.schema.position(attribute), attribute, class_slots, content_slots)
+    return {**_summarise(table, ctx.dataset.schema.position(attribute), attribute, class_slots, content_slots),
+            **probes.describe()}
 
 
 def _summarise(table: dict[str, Any], position: int, attribute: str, class_slots: list[str],
@@ -126,7 +128,8 @@ def format_leakage(result: dict[str, Any]) -> str:
             f"class ({result['class_attribute']}) from content: {fmt(result['class_from_content'], 3)} "
             f"(chance {fmt(result['class_from_content_chance'], 3)}; lower is better)\n"
             f"other attributes from class code: {fmt(result['others_from_class_excess'], 3)} above chance\n"
-            f"probes fitted on {result['n_fit']} items, scored on {result['n_score']}")
+            f"probes fitted on {result['n_fit']} items, scored on {result['n_score']}"
+            + (f" ({result['probe_split']})" if result.get("probe_split") else ""))
 
 
 def _format(result: dict[str, Any]) -> str:

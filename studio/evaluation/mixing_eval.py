@@ -5,8 +5,9 @@
   guess), and how faithfully the decoded mix shows the quadrants it was given: PSNR against the pixel mosaic, for
   kept and for replaced quadrants separately. The mosaic figures also apply to the plain-autoencoder baseline.
 - linear_probe: the thesis' transfer experiment: a linear classifier of each labelled attribute on the encoder's
-  quadrant codes, fitted on one half of the held-out items and scored on the other, next to the same probe on
-  downsampled pixels. Labels are only used here, never in training; an unlabelled folder skips it.
+  quadrant codes, fitted on 80% of the held-out items and scored on the rest (by item; all items where the
+  held-out ones lack some values), next to the same probe on downsampled pixels. Labels are only used here, never
+  in training; an unlabelled folder skips it.
 
 Reconstruction PSNR comes from the generic ``reconstruction`` evaluation.
 """
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from studio.evaluation.metrics import capped_psnr
+from studio.evaluation.probes import probe_items
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, fmt, text_table
 from studio.methods.base import Method
 from studio.methods.mixing import QUADRANTS, build_candidates, draw_mixes, pair_targets, pixel_mosaic, quadrant_crops
@@ -121,7 +123,7 @@ def _format_probe(result: dict[str, Any]) -> str:
             ["chance", *result["chance"]], ["majority", *result["majority"]]]
     table = text_table(["features \\ attribute", *result["attributes"]], rows, digits=3)
     return (f"{table}\nmean: encoder {fmt(result['encoder_mean'], 3)}, pixels {fmt(result['pixels_mean'], 3)}; "
-            f"logistic regression fitted on {result['n_fit']} held-out items, scored on {result['n_score']}")
+            f"logistic regression; {result.get('probe_split', '')}")
 
 
 def _probe(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray, seed: int) -> float:
@@ -146,10 +148,8 @@ def linear_probe(ctx: EvalContext) -> dict[str, Any]:
         raise EvaluationSkipped("the dataset has no attribute labels (an unlabelled folder), so there is nothing "
                                 "to probe; train on a labelled dataset such as fonts:small (its labels are ignored "
                                 "in training) to see the probe")
-    fit_items, score_items = ctx.split.probe_halves(ctx.seed)
-    fit_items, score_items = ctx.subsample(fit_items), ctx.subsample(score_items)
-    if len(fit_items) < 2 or len(score_items) < 1:
-        raise EvaluationSkipped(f"the test split has too few items ({len(ctx.split.test)}) to fit and score probes")
+    probes = probe_items(ctx, prefer="test")
+    fit_items, score_items = probes.fit, probes.score
 
     def features(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         latents = ctx.encode(items)
@@ -176,4 +176,5 @@ def linear_probe(ctx: EvalContext) -> dict[str, Any]:
         "pixels_mean": float(np.mean(pixel_acc)),
         "n_fit": len(fit_items),
         "n_score": len(score_items),
+        **probes.describe(),
     }

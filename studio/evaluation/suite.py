@@ -102,6 +102,12 @@ class EvalContext:
     seed: int = 0
     #: Zero-shot query protocols to run (``strict`` and/or ``greedy``).
     protocols: tuple[str, ...] = ZERO_SHOT_PROTOCOLS
+    #: Training steps of the judge (``studio.evaluation.judge``; None: its default).
+    judge_steps: int | None = None
+    #: Random latent partitionings the exhaustive search (``ae``/``betavae`` baselines) tries.
+    es_candidates: int = 32
+    #: Things evaluations of one run share (the judge), built on first use.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> Method:
@@ -146,12 +152,15 @@ class EvalContext:
 
 
 def make_context(checkpoint: str | Path, *, dataset: str | None = None, device: str = "auto",
-                 max_items: int = DEFAULT_MAX_ITEMS, seed: int = 0, protocol: str = "both") -> EvalContext:
+                 max_items: int = DEFAULT_MAX_ITEMS, seed: int = 0, protocol: str = "both",
+                 judge_steps: int | None = None) -> EvalContext:
     """Load a checkpoint (or a run directory's newest) and open the data it was trained on, or ``dataset``;
     ``protocol`` is the zero-shot query protocol: ``strict``, ``greedy`` or ``both``."""
     if max_items < 2:
         raise StudioError(f"--max-items must be at least 2, got {max_items}")
     protocols = protocols_of(protocol)
+    if judge_steps is not None and judge_steps < 1:
+        raise StudioError(f"--judge-steps must be at least 1, got {judge_steps}")
     dev = pick_device(device)
     loaded = load_model(checkpoint, dev)
     spec = dataset or loaded.dataset_spec
@@ -163,7 +172,7 @@ def make_context(checkpoint: str | Path, *, dataset: str | None = None, device: 
     split = ZeroShotSplit.make(data.codes, float(split_meta.get("test_fraction", 0.25)),
                                int(split_meta.get("seed", 0)))
     return EvalContext(loaded, data, split, dev, max_items, np.random.default_rng(seed), seed=seed,
-                       protocols=protocols)
+                       protocols=protocols, judge_steps=judge_steps)
 
 
 def protocols_of(protocol: str) -> tuple[str, ...]:

@@ -98,8 +98,8 @@ def query_statistics(ctx: EvalContext, targets: np.ndarray, queries: list[dict[i
 def _synthesize(ctx: EvalContext, queries: list[dict[int, int]]) -> Tensor:
     """Decode one image per query, each attribute slot taken from its covering item.
 
-    Slots without an attribute (a residual code) come from the item that covers the most attributes, the cover's
-    first pick.
+    Slots without an attribute (a residual code) come from the query's first item: the greedy cover's first pick
+    (the item covering the most attributes), or the strict query's source of the first attribute.
     """
     schema = ctx.dataset.schema
     sources = np.unique(np.fromiter((i for q in queries for i in q.values()), dtype=np.int64))
