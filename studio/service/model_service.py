@@ -375,7 +375,7 @@ class ModelService:
         return self._worker.submit(self._compose_now, state, composition, request_id)
 
     async def acompose(self, composition: Composition) -> ComposeResult:
-        """Awaitable compose for asyncio/qasync code; the torch work stays on the worker thread."""
+        """Awaitable compose for asyncio code (notebooks, scripts); the torch work stays on the worker thread."""
         return await asyncio.wrap_future(self.compose_async(composition))
 
     def request_compose(self, composition: Composition, callback: Callable[[ComposeResult], None],

@@ -1,14 +1,13 @@
 """``attribute-studio``: start the desktop app, ready to use.
 
 It opens with the default model (a shipped one in models/, else the user's newest run) and the data it was
-trained on, or with the built-in Fonts and a prompt to train a model. The Qt event loop is qasync's, so UI code
-may ``await`` the service while torch work stays on the service's threads.
+trained on, or with the built-in Fonts and a prompt to train a model. It runs Qt's own event loop: long service
+calls return futures, which the UI watches (``studio.ui.workers.watch``), so nothing needs an asyncio loop.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import time
@@ -123,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
                        | Qt.AlignmentFlag.AlignHCenter, QColor(40, 40, 40))
     QGuiApplication.processEvents()
 
-    import qasync
-
     from studio.service.factory import create_service
     from studio.ui import errors
     from studio.ui.main_window import MainWindow
@@ -173,13 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             window.start_session(model, args.dataset or session_dataset or None)
         QTimer.singleShot(2000, service.warm_up_training)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    quitting = asyncio.Event()
-    app.aboutToQuit.connect(quitting.set)
     try:
-        with loop:
-            loop.run_until_complete(quitting.wait())
+        app.exec()
     finally:
         service.shutdown(wait=True)
         reporter.uninstall()

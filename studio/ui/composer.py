@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from studio.errors import StudioError
+from studio.service.composer_model import ComposerModel
 from studio.service.composition import (
     Composition,
     FileSource,
@@ -128,6 +129,8 @@ class ComposerPanel(QWidget):
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
 
+        #: the Qt-free state others observe (``model.events.composition``, ``.result``, ``.active_slot``)
+        self.model = ComposerModel()
         self._build()
         self._relay_model = gui_callback(self._on_model_or_dataset_changed, owner=self)
         self.service.events.model_changed.connect(self._relay_model)
@@ -429,6 +432,7 @@ class ComposerPanel(QWidget):
                 widget.set_value(value, composition.base)
         self._sync_global_slider()
         self._show_query_match()
+        self.model.composition = composition
         self.composition_changed.emit(composition)
         self._request_compose()
 
@@ -477,6 +481,7 @@ class ComposerPanel(QWidget):
         if result.request_id >= self._shown_request:
             self._shown_request = result.request_id
             self._result = result
+            self.model.result = result
             h, w = result.image.shape[:2]
             self._show_image(result.image, "")
             self._show_status(f"{w}×{h} px · composed in {result.seconds * 1000:.0f} ms", announce=False)
@@ -490,6 +495,7 @@ class ComposerPanel(QWidget):
         if image is None:
             self._image = None
             self._result = None
+            self.model.result = None
             self.output.set_placeholder(placeholder)
             self._show_status("", announce=False)
         self.output.set_image(image)
@@ -537,6 +543,7 @@ class ComposerPanel(QWidget):
                 widget.dropped.connect(self._on_slot_dropped)
                 widget.directions_wanted.connect(self._fetch_directions)
                 widget.activated.connect(self.slot_activated)
+                widget.activated.connect(self._on_slot_activated)
                 if not can_encode(model):  # directions are fitted on encoded items
                     widget.directions_button.setEnabled(False)
                     widget.directions_button.setToolTip(cannot_encode_message(model))
@@ -668,6 +675,9 @@ class ComposerPanel(QWidget):
         if not any(v.b is not None and not v.locked for v in self._composition.slots.values()):
             raise StudioError("nothing to interpolate: no unlocked slot has a second source. Drop an item onto a "
                               "slot's B tile first.")
+
+    def _on_slot_activated(self, slot: str) -> None:
+        self.model.active_slot = slot
 
     def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
         if not isValid(self):

@@ -148,8 +148,13 @@ class LatentPlotPanel(QWidget):
         events.dataset_changed.connect(relay)
         self.destroyed.connect(lambda *_: [s.disconnect(relay, missing_ok=True)
                                            for s in (events.model_changed, events.dataset_changed)])
-        composer.result_changed.connect(self._on_result)
-        composer.composition_changed.connect(self._on_composition)
+        # the composer's Qt-free model says what is on show; the relays skip a deleted plot
+        shown = composer.model.events
+        on_result, on_composition = gui_callback(self._on_result, self), gui_callback(self._on_composition, self)
+        shown.result.connect(on_result)
+        shown.composition.connect(on_composition)
+        self.destroyed.connect(lambda *_: (shown.result.disconnect(on_result, missing_ok=True),
+                                           shown.composition.disconnect(on_composition, missing_ok=True)))
         composer.slot_activated.connect(self._on_slot_activated)
         self._on_model_or_dataset_changed()
 

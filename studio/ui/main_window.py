@@ -629,7 +629,7 @@ class MainWindow(QMainWindow):
             "and synthesise combinations a dataset never showed.</p>"
             "<p>Methods: GZS-Net (group-supervised learning), DEAE, LORD, Oldfield et al.'s adversarial "
             "attribute codes, and LORBMS quadrant mixing.</p>"
-            "<p>Built with PySide6, pyqtgraph, superqt and PyTorch. MIT licence.</p>")
+            "<p>Built with PySide6, pyqtgraph and PyTorch. MIT licence.</p>")
 
     # --- startup -------------------------------------------------------------------------------------------------
     def start_session(self, model: Path | None, dataset: str | None = None, prompt: bool = True) -> None:
