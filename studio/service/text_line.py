@@ -380,6 +380,9 @@ def save_image(path: str | Path, frames: np.ndarray | Sequence[np.ndarray], scal
             images[0].save(tmp, format=fmt, save_all=True, append_images=images[1:], duration=int(frame_ms), loop=0)
         else:
             images[0].save(tmp, format=fmt)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an export is the user's file, readable as any other (mkstemp makes 0600)
         os.replace(tmp, target)
     except (OSError, ValueError) as e:
         Path(tmp).unlink(missing_ok=True)

@@ -41,7 +41,7 @@ from studio.service.font_completion import (
     style_from_files,
     style_with_glyphs,
 )
-from studio.service.text_line import TextLineComposer, alphabet, letter_attribute, save_image
+from studio.service.text_line import TextLineComposer, alphabet, save_image
 from studio.ui.image_view import ImageView
 from studio.ui.mime import image_files
 from studio.ui.workers import gui_callback
@@ -78,6 +78,7 @@ class GlyphDropZone(QFrame):
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(6, 4, 6, 4)
         self.row.addWidget(self.hint, 1)
+        self.row.addStretch(0)  # thumbnails sit together on the left
         self._views: list[ImageView] = []
 
     def show_glyphs(self, thumbs: list[np.ndarray]) -> None:
@@ -335,7 +336,6 @@ class TextPanel(QWidget):
         usable = model is not None
         try:
             letters = alphabet(self.service) if usable else ()
-            letter_attribute(self.service) if usable else None
         except StudioError as e:
             usable = False
             letters = ()
@@ -347,10 +347,11 @@ class TextPanel(QWidget):
                 self.text_edit.blockSignals(True)
                 self.text_edit.setText(starting_text(letters))
                 self.text_edit.blockSignals(False)
-        self.refresh()
+        if self.isVisible():  # a hidden panel costs the model nothing; it catches up when shown
+            self.refresh()
 
     def _on_composition_changed(self, _composition: Composition) -> None:
-        if self.isVisible() or self._line is None:  # a hidden panel catches up when it is shown
+        if self.isVisible():
             self.refresh()
 
     def showEvent(self, event) -> None:

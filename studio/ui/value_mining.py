@@ -83,7 +83,7 @@ class ValueMiningPanel(QWidget):
         super().__init__(parent)
         self.service = service
         self.composer = composer
-        self.store = store or MinedValueStore()
+        self._store = store or MinedValueStore()
         self._directions: dict[str, Any] = {}
         self._rows: list[TermRow] = []
         self._gesture = 0
@@ -125,6 +125,7 @@ class ValueMiningPanel(QWidget):
         save_row.addWidget(self.save_button)
         self.saved_list = QListWidget()
         self.saved_list.setMinimumHeight(80)
+        self.saved_list.setWordWrap(True)
         self.use_button = QPushButton("Use")
         self.use_button.setToolTip("put the selected saved value into its slot")
         self.delete_button = QPushButton("Delete")
@@ -132,7 +133,7 @@ class ValueMiningPanel(QWidget):
         saved_buttons.addStretch(1)
         saved_buttons.addWidget(self.use_button)
         saved_buttons.addWidget(self.delete_button)
-        self.store_label = QLabel(f"saved in {self.store.path}")
+        self.store_label = QLabel(f"saved in {self._store.path}")
         self.store_label.setWordWrap(True)
         self.store_label.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         self.status = QLabel("")
@@ -168,6 +169,17 @@ class ValueMiningPanel(QWidget):
         self.saved_list.itemDoubleClicked.connect(lambda _item: self._use_selected())
 
     # --- public API -----------------------------------------------------------------------------------
+    @property
+    def store(self) -> MinedValueStore:
+        return self._store
+
+    @store.setter
+    def store(self, store: MinedValueStore) -> None:
+        """Keep values in another file (a project's, say)."""
+        self._store = store
+        self.store_label.setText(f"saved in {store.path}")
+        self.refresh_saved()
+
     def show_slot(self, slot: str) -> None:
         """Choose ``slot`` (what a card's "Mine values…" button does)."""
         k = self.slot_combo.findData(slot)
@@ -237,11 +249,17 @@ class ValueMiningPanel(QWidget):
             return
         for value in values:
             item = QListWidgetItem(value.describe())
+            item.setToolTip(value.describe())
             item.setData(Qt.ItemDataRole.UserRole, value.name)
             self.saved_list.addItem(item)
         has = bool(values)
         self.use_button.setEnabled(has)
         self.delete_button.setEnabled(has)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.slot() is not None and self.slot() not in self._directions:
+            self._on_slot_chosen()
 
     # --- the cards' Directions sections ------------------------------------------------------------------
     def attach_cards(self) -> None:
@@ -292,6 +310,9 @@ class ValueMiningPanel(QWidget):
             return
         if slot in self._directions:
             self._show_directions(slot, self._directions[slot])
+            return
+        if not self.isVisible():  # fitting encodes thousands of items: only for a panel someone looks at
+            self._note("")
             return
         self._note(f"fitting the directions of {slot}…")
         run_in_background(self.service.directions, slot, owner=self,
