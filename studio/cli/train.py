@@ -17,7 +17,7 @@ from studio.errors import StudioError
 from studio.methods.config import ConfigField, config_fields, parse_value
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
-from studio.training.trainer import LR_DECAYS, ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
+from studio.training.trainer import ProgressEvent, Trainer, TrainerCallbacks, TrainSettings
 
 DEFAULT_METHOD = "gzs"
 OPTION_PREFIX = "method_option__"
@@ -32,41 +32,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=method_names(), help="method to train")
     parser.add_argument("--dataset", required=True, help="dataset spec: fonts:small, fonts:tiny,res=32, a folder")
     parser.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, logs, samples)")
-    parser.add_argument("--steps", type=int, default=None, help="total optimisation steps (default: the method's)")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="batch size: groups for gzs/deae, images otherwise (default: the method's); under "
-                             "torchrun, per process: the global batch is N times the process count")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
-                        help="stop after M minutes of training, saving a checkpoint (--resume continues); 0: no limit")
-    parser.add_argument("--lr-decay", default=None, choices=LR_DECAYS,
-                        help="learning-rate schedule over --steps (or --budget-minutes): constant (none, the default), "
-                             "or cosine or linear decay to zero at the end (a short run ends sharper with one); "
-                             "--resume keeps the run's")
-    parser.add_argument("--budget-minutes", type=float, default=None, metavar="M",
-                        help="total training time of the run, over all its resumes: it ends when M minutes are spent "
-                             "(or at --steps), and --lr-decay follows whichever of the two is nearer, so a slow or "
-                             "busy machine still finishes the schedule; 0: none; --resume keeps the run's")
+    add_run_settings(parser)
     parser.add_argument("--recipe", default="auto", metavar="NAME",
                         help="a measured set of settings and method options that fills in every value this command "
                              "leaves unset: auto (the method's 'cpu' recipe when training on a CPU, else none), "
                              "none, or a recipe's name (`--method NAME --help` lists the method's); not used with "
                              "--resume, which keeps the run's own, nor by auto with --init-from")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initial weights and batch sampling")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
-                        help="fine-tune: start from these weights (same method and slots)")
-    parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints")
-    parser.add_argument("--sample-every", type=int, default=250, metavar="N", help="steps between sample grids")
-    parser.add_argument("--log-every", type=int, default=25, metavar="N", help="steps between metrics lines")
-    parser.add_argument("--keep-checkpoints", type=int, default=5, metavar="N",
-                        help="numbered checkpoints to keep (checkpoints/last always stays)")
-    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--test-fraction", type=float, default=0.25, help="held-out share of attribute combinations")
     parser.add_argument("--threads", default="auto", metavar="N",
                         help="CPU threads for torch, or auto: one per idle core, re-checked as training goes (on a "
                              "busy CPU, threads that wait for each other are many times slower than one thread)")
     parser.set_defaults(run=run)
+
+
+#: The run settings ``studio train`` offers, with their metavars: the flag, help, default, bounds and choices come
+#: from the TrainSettings field (a boolean that is on by default becomes ``--no-NAME``).
+RUN_FLAGS: dict[str, str] = {
+    "steps": "N", "batch": "N", "device": "DEVICE", "minutes": "M", "lr_decay": "", "budget_minutes": "M",
+    "seed": "N", "resume": "", "init_from": "CHECKPOINT", "checkpoint_every": "N", "sample_every": "N",
+    "log_every": "N", "keep_checkpoints": "N", "amp": "", "test_fraction": "X",
+}
+#: left unset (None) unless given: then the recipe, the resumed run or the method's ``train_defaults`` decide
+UNSET_UNLESS_GIVEN = ("steps", "batch", "lr_decay", "budget_minutes")
+
+
+def add_run_settings(parser: argparse.ArgumentParser) -> None:
+    fields = {f.name: f for f in config_fields(TrainSettings)}
+    for name, metavar in RUN_FLAGS.items():
+        f, flag = fields[name], "--" + name.replace("_", "-")
+        if f.type is bool:
+            if f.default:
+                parser.add_argument(f"--no-{name.replace('_', '-')}", dest=name, action="store_false",
+                                    help=f"no {f.help}")
+            else:
+                parser.add_argument(flag, dest=name, action="store_true", help=f.help)
+            continue
+        unset = name in UNSET_UNLESS_GIVEN
+        parser.add_argument(flag, dest=name, type=_parser_for(f), default=None if unset else f.default,
+                            metavar=metavar or _metavar(f), help=(f.help if unset or f.default is None
+                                                                  else _help(f)).replace("%", "%%"))
 
 
 def add_method_options(parser: argparse.ArgumentParser, args: list[str]) -> None:
@@ -165,8 +168,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     batch, then the method's defaults."""
     cls = get_method(args.method)
     explicit_options = {k[len(OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(OPTION_PREFIX)}
-    explicit = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr_decay": args.lr_decay,
-                                  "budget_minutes": args.budget_minutes}.items() if v is not None}
+    explicit = {k: getattr(args, k) for k in UNSET_UNLESS_GIVEN if getattr(args, k) is not None}
     base: dict[str, Any] = dict(getattr(cls, "train_defaults", {}))
     options: dict[str, Any] = {}
     if args.resume:
@@ -182,12 +184,9 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
             if distributed.is_main():
                 print(f"recipe {recipe_name!r} for {cls.name}: {recipe.summary}. Options given here override it; "
                       "--recipe none trains with the method's defaults", file=sys.stderr)
-    return TrainSettings(
-        method=args.method, dataset=args.dataset, out=args.out, device=args.device, seed=args.seed,
-        resume=args.resume, init_from=args.init_from, checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
-        amp=not args.no_amp, test_fraction=args.test_fraction, minutes=args.minutes,
-        method_options={**options, **explicit_options}, **{**base, **explicit})
+    given = {k: getattr(args, k) for k in RUN_FLAGS if k not in UNSET_UNLESS_GIVEN}
+    return TrainSettings(method=args.method, dataset=args.dataset, out=args.out, **given,
+                         method_options={**options, **explicit_options}, **{**base, **explicit})
 
 
 def choose_recipe(cls: type, requested: str, device: str) -> str | None:

@@ -32,7 +32,12 @@ def config_fields(cls: type) -> list[ConfigField]:
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:  # a required field (TrainSettings' method, dataset and out)
+            default = dataclasses.MISSING
         tp = hints[f.name]
         origin = typing.get_origin(tp)
         if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":

@@ -29,7 +29,7 @@ from studio.data.spec import open_dataset
 from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext, StepContext
-from studio.methods.config import config_fields, config_to_json, parse_value
+from studio.methods.config import config_fields, config_to_json, option, parse_value
 from studio.methods.optimizers import match_state_layout
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
@@ -40,36 +40,49 @@ from studio.training.run_directory import LAST, RunDirectory
 
 #: The zero-shot split is fixed across seeds, so runs that differ only in their seed are scored on the same items.
 SPLIT_SEED = 0
+#: --lr-decay's schedules (see ``lr_factor``)
+LR_DECAYS = ("none", "cosine", "linear")
 
 
 @dataclass
 class TrainSettings:
-    """Everything about a run that is not the method's own hyper-parameters (those go in ``method_options``)."""
+    """Everything about a run that is not the method's own hyper-parameters (those go in ``method_options``).
+
+    Declared once: each field's help, bounds and choices (``option``, as the method configs have) are what
+    ``studio train`` renders as its flags (``studio.cli.train.RUN_FLAGS``).
+    """
 
     method: str
     dataset: str
     out: Path
-    steps: int = 20000
-    batch: int = 8
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    init_from: str | None = None
-    checkpoint_every: int = 500
-    sample_every: int = 250
-    log_every: int = 25
-    keep_checkpoints: int = 5
-    amp: bool = True
-    test_fraction: float = 0.25
+    steps: int = option(20000, "total optimisation steps (default: the method's)", low=0)
+    batch: int = option(8, "batch size: groups for gzs/deae, images otherwise (default: the method's); under "
+                        "torchrun, per process: the global batch is N times the process count", low=1)
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    seed: int = option(0, "seed for initial weights and batch sampling")
+    resume: bool = option(False, "continue the run in --out exactly where it stopped")
+    init_from: str | None = option(None, "fine-tune: start from these weights (same method and slots)")
+    checkpoint_every: int = option(500, "steps between checkpoints", low=0)
+    sample_every: int = option(250, "steps between sample grids", low=0)
+    log_every: int = option(25, "steps between metrics lines", low=0)
+    keep_checkpoints: int = option(5, "numbered checkpoints to keep (checkpoints/last always stays)", low=0)
+    amp: bool = option(True, "mixed precision on CUDA")
+    test_fraction: float = option(0.25, "held-out share of attribute combinations", low=0.0, high=1.0)
     #: stop (and save) after this many minutes of this invocation's training loop; 0: no time limit
-    minutes: float = 0.0
+    minutes: float = option(0.0, "stop after M minutes of training, saving a checkpoint (--resume continues); 0: no "
+                            "limit", low=0.0)
     #: learning-rate schedule over ``steps``: constant (none), or cosine/linear decay to zero at the last step;
     #: None: a resumed run's own schedule, a new run's "none"
-    lr_decay: str | None = None
+    lr_decay: str | None = option(None, "learning-rate schedule over --steps (or --budget-minutes): constant (none, "
+                                  "the default), or cosine or linear decay to zero at the end (a short run ends "
+                                  "sharper with one); --resume keeps the run's", choices=LR_DECAYS)
     #: total training time of the run in minutes, summed over resumes: the run ends when it is spent (or at
     #: ``steps``, whichever comes first) and the schedule follows the nearer of the two, so a slow or busy machine
     #: still finishes its schedule; 0: no budget; None: a resumed run's own, a new run's 0
-    budget_minutes: float | None = None
+    budget_minutes: float | None = option(None, "total training time of the run, over all its resumes: it ends when "
+                                          "M minutes are spent (or at --steps), and --lr-decay follows whichever of "
+                                          "the two is nearer, so a slow or busy machine still finishes the "
+                                          "schedule; 0: none; --resume keeps the run's", low=0.0)
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -515,7 +528,6 @@ class Trainer:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-LR_DECAYS = ("none", "cosine", "linear")
 
 
 def lr_factor(decay: str, step: float, steps: float) -> float:
