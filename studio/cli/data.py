@@ -40,7 +40,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.spec)
-    print(dataset.describe())
+    print(dataset.describe(), flush=True)
+    size_report = getattr(dataset, "size_report", None)  # a folder's images may need cropping and resizing
+    if size_report is not None:
+        with tqdm(total=len(dataset), desc="sizes", unit="img", leave=False) as bar:
+            report = size_report(lambda done, total: bar.update(done - bar.n))
+        print(f"image sizes  {report or f'all {dataset.resolution} x {dataset.resolution} px, used as they are'}")
     if args.check:
         verify = getattr(dataset, "verify", None)
         if verify is None:

@@ -247,8 +247,11 @@ def run(args: argparse.Namespace) -> int:
         if bar:
             bar[0].close()
     if result.stopped:
-        if not distributed.is_main():
-            return 130
-        print(f"stopped at step {result.step}; continue with the same command plus --resume", file=sys.stderr)
-        return 130
+        # --minutes is a planned stop (exit 0, like a spent --budget-minutes); Ctrl-C keeps the shell's 130
+        planned = result.stop_reason == "time"
+        if distributed.is_main():
+            why = f"by the --minutes {args.minutes:g} limit" if planned else "(interrupted)"
+            print(f"stopped at step {result.step} {why}; continue with the same command plus --resume",
+                  file=sys.stderr)
+        return 0 if planned else 130
     return 0

@@ -15,14 +15,15 @@ import math
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from studio.data.dataset import AttributedDataset
 from studio.data.fonts import COLORS
+from studio.data.image_files import ImageFileError, decode_fully, image_size, load_square_rgb
 from studio.data.schema import Attribute, AttributeSchema
 from studio.errors import DatasetError
 
@@ -77,27 +78,6 @@ def _listing(items: list[str]) -> str:
     return shown + (f"; ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
-def load_square_rgb(path: Path, resolution: int) -> np.ndarray:
-    """Decode an image, honour its EXIF orientation, flatten transparency onto white, centre-crop it to a square
-    and resize it to ``resolution``; images already that size come back untouched."""
-    with Image.open(path) as raw:
-        img = ImageOps.exif_transpose(raw)
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            img = Image.new("RGB", rgba.size, (255, 255, 255))
-            img.paste(rgba, mask=rgba.getchannel("A"))
-        else:
-            img = img.convert("RGB")
-    w, h = img.size
-    if w != h:
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        img = img.crop((left, top, left + side, top + side))
-    if img.size != (resolution, resolution):
-        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
-    return np.asarray(img, dtype=np.uint8)
-
-
 class FolderDataset(AttributedDataset):
     """Images listed in ``attributes.csv`` (or every image in the folder when there is none)."""
 
@@ -120,6 +100,7 @@ class FolderDataset(AttributedDataset):
             lines, columns, cells = [], [], []
         self.files = files
         self._lines = lines
+        self._sizes: Counter[tuple[int, int]] | None = None
         sizes = self._check_files()
         schema, codes = self._encode(columns, cells)
         if resolution is None:
@@ -205,36 +186,49 @@ class FolderDataset(AttributedDataset):
         return files, lines, columns, cells
 
     def _check_files(self) -> list[int]:
-        """Every listed file exists inside the folder; returns their sizes (for the fingerprint)."""
+        """Every listed file exists inside the folder, also once its links are followed (a link to a file
+        elsewhere, say ``/etc/passwd``, is refused); returns their sizes (for the fingerprint)."""
         missing: list[str] = []
         outside: list[str] = []
         sizes: list[int] = []
         for k, name in enumerate(self.files):
-            path = self.folder / name
+            sizes.append(-1)
             if Path(name).is_absolute() or ".." in Path(name).parts:
                 outside.append(self._where(k))
-                sizes.append(-1)
                 continue
             if "\x00" in name:  # no file system allows it (and os calls raise ValueError on it)
                 missing.append(f"{self._where(k)} (a NUL character in the name)")
-                sizes.append(-1)
                 continue
             try:
-                st = path.stat()
+                resolved = (self.folder / name).resolve()
+            except (OSError, RuntimeError):  # a link loop
+                missing.append(f"{self._where(k)} (a link that leads nowhere)")
+                continue
+            if not resolved.is_relative_to(self.folder):
+                outside.append(f"{self._where(k)}, a link to {resolved}")
+                continue
+            try:
+                st = resolved.stat()
             except OSError:
                 st = None
             if st is None or not stat.S_ISREG(st.st_mode):
                 missing.append(self._where(k))
-                sizes.append(-1)
             else:
-                sizes.append(st.st_size)
+                sizes[-1] = st.st_size
         if outside:
-            raise DatasetError(f"{self.folder}: file paths must stay inside the folder (relative, without '..'): "
-                               f"{_listing(outside)}")
+            raise DatasetError(f"{self.folder}: file paths must stay inside the folder (relative, without '..', and "
+                               f"not links to files elsewhere): {_listing(outside)}; copy those images into the "
+                               f"folder or {self._remedy(len(outside))}")
         if missing:
             raise DatasetError(f"{self.folder}: {len(missing)} listed image(s) not found: {_listing(missing)}; "
                                f"copy them into the folder or delete their lines from {CSV_NAME}")
         return sizes
+
+    def _remedy(self, count: int = 1) -> str:
+        """What a person can do about unusable files."""
+        if self._lines:
+            return f"delete {'its line' if count == 1 else 'their lines'} from {CSV_NAME}"
+        return f"move {'it' if count == 1 else 'them'} out of the folder"
 
     def _encode(self, columns: list[str], cells: list[list[str]]) -> tuple[AttributeSchema, np.ndarray]:
         if not columns:
@@ -256,11 +250,11 @@ class FolderDataset(AttributedDataset):
 
     def _auto_resolution(self) -> int:
         try:
-            with Image.open(self.folder / self.files[0]) as img:
-                return auto_resolution(*img.size)
-        except (OSError, UnidentifiedImageError) as e:
-            raise DatasetError(f"{self.folder}: {self._where(0)} cannot be read as an image ({e}); replace it, "
-                               "or give the resolution, e.g. res=64") from None
+            return auto_resolution(*image_size(self.files[0], self.folder))
+        except ImageFileError as e:
+            raise DatasetError(f"{self.folder}: {self._where(0)} cannot be read as an image: {e.reason}. Replace "
+                               f"the file or {self._remedy()} (or give the resolution, e.g. res=64, which the first "
+                               "image sets otherwise)") from None
 
     def _digest(self, sizes: list[int]) -> str:
         h = hashlib.sha256()
@@ -279,10 +273,10 @@ class FolderDataset(AttributedDataset):
 
     def _render(self, index: int) -> np.ndarray:
         try:
-            return load_square_rgb(self.folder / self.files[index], self.resolution)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-            raise DatasetError(f"{self.folder}: {self._where(index)} cannot be read as an image ({e}); replace "
-                               f"the file or delete its line from {CSV_NAME}") from None
+            return load_square_rgb(self.files[index], self.resolution, root=self.folder)
+        except ImageFileError as e:
+            raise DatasetError(f"{self.folder}: {self._where(index)} cannot be read as an image: {e.reason}. "
+                               f"Replace the file or {self._remedy()}") from None
 
     def render_values(self, row) -> np.ndarray | None:
         return None if len(self.schema) == 0 else super().render_values(row)
@@ -296,15 +290,54 @@ class FolderDataset(AttributedDataset):
         bad: list[str] = []
         for i in range(len(self)):
             try:
-                with Image.open(self.folder / self.files[i]) as img:
-                    img.load()
-            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-                bad.append(f"{self._where(i)}: {e}")
+                decode_fully(self.files[i], self.folder)
+            except ImageFileError as e:
+                bad.append(f"{self._where(i)}: {e.reason}")
             if progress is not None:
                 progress(i + 1, len(self))
         if bad:
             raise DatasetError(f"{self.folder}: {len(bad)} image(s) cannot be read: {_listing(bad)}; replace the "
-                               f"files or delete their lines from {CSV_NAME}")
+                               f"files or {self._remedy(len(bad))}")
+
+    def image_sizes(self, progress: Callable[[int, int], None] | None = None) -> Counter[tuple[int, int]]:
+        """How many images have each (width, height), read from the file headers (no decoding); unreadable
+        headers, decompression bombs included, are one DatasetError naming them all."""
+        if self._sizes is None:
+            sizes: Counter[tuple[int, int]] = Counter()
+            bad: list[str] = []
+            for i in range(len(self)):
+                try:
+                    sizes[image_size(self.files[i], self.folder)] += 1
+                except ImageFileError as e:
+                    bad.append(f"{self._where(i)}: {e.reason}")
+                if progress is not None:
+                    progress(i + 1, len(self))
+            if bad:
+                raise DatasetError(f"{self.folder}: {len(bad)} image(s) cannot be read: {_listing(bad)}; replace "
+                                   f"the files or {self._remedy(len(bad))}")
+            self._sizes = sizes
+        return self._sizes
+
+    def size_report(self, progress: Callable[[int, int], None] | None = None) -> str | None:
+        """One sentence on the images that are not already ``resolution`` px squares, which loading centre-crops
+        and resizes (how many, which sizes); None when there are none."""
+        sizes = self.image_sizes(progress)
+        res = self.resolution
+        if set(sizes) <= {(res, res)}:
+            return None
+        ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+        listed = ", ".join(f"{w}x{h}: {n}" for (w, h), n in ranked[:_MAX_LISTED])
+        if len(ranked) > _MAX_LISTED:
+            listed += f", ... and {len(ranked) - _MAX_LISTED} more sizes"
+        cropped = sum(n for (w, h), n in sizes.items() if w != h)
+        resized = sum(n for (w, h), n in sizes.items() if min(w, h) != res)
+        done = []
+        if cropped:
+            done.append(f"centre-crops the {cropped} non-square one(s) to a square")
+        if resized:
+            done.append(f"resizes {resized} to {res} x {res} px")
+        kinds = f"{len(sizes)} different sizes" if len(sizes) > 1 else "one size"
+        return f"{len(self)} images in {kinds} ({listed}): loading {' and '.join(done)}"
 
     def describe(self) -> str:
         text = super().describe()

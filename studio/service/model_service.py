@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
 from psygnal import Signal, SignalGroup
 
 from studio.data.dataset import AttributedDataset
+from studio.data.image_files import load_square_rgb
 from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, DatasetError, StudioError
 from studio.service.composition import (
@@ -831,28 +831,9 @@ class ModelService:
 
 # --- helpers ------------------------------------------------------------------------------------------
 def load_image_file(path: str | Path, resolution: int) -> np.ndarray:
-    """A picture from disk as the model sees it: RGB (transparency over white), centre square, resized."""
-    p = Path(path)
-    try:
-        with Image.open(p) as opened:
-            img = ImageOps.exif_transpose(opened)
-            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            img = img.convert("RGB")
-            w, h = img.size
-            side = min(w, h)
-            if side == 0:
-                raise StudioError(f"{p}: the image is empty")
-            left, top = (w - side) // 2, (h - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize((resolution, resolution),
-                                                                        Image.Resampling.LANCZOS)
-            return np.asarray(img, dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise StudioError(f"{p}: no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise StudioError(f"{p}: not a readable image ({e}); use a PNG, JPEG, BMP or WebP file") from None
+    """A picture from disk as the model sees it: RGB (transparency over white), centre square, resized; read
+    through the guarded opener, so a decompression bomb or an odd format is a StudioError naming the file."""
+    return load_square_rgb(path, resolution)
 
 
 def _open(spec: str) -> AttributedDataset:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.data.dataset import AttributedDataset
 from studio.data.spec import open_dataset
 from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, StudioError
@@ -33,6 +34,7 @@ from studio.methods.config import config_fields, config_to_json, option, parse_v
 from studio.methods.optimizers import match_state_layout
 from studio.methods.registry import get_method, method_names
 from studio.training import distributed
+from studio.training.carry_over import carry_over_report
 from studio.training.checkpoint import atomic_write_bytes, atomic_write_json
 from studio.training.data import TrainingData, to_uint8
 from studio.training.model_io import LoadedModel, load_model, save_checkpoint
@@ -125,6 +127,9 @@ class TrainResult:
     losses: dict[str, float]
     #: the numbered checkpoint of the final step, when the run keeps one (``checkpoint`` is the moving ``last``)
     kept: Path | None = None
+    #: why a stopped run stopped: "time" (its ``minutes`` limit, a planned stop) or "interrupt" (Ctrl-C or
+    #: ``request_stop``); "" for a run that reached its end (its steps or its budget)
+    stop_reason: str = ""
 
 
 class Trainer:
@@ -144,6 +149,7 @@ class Trainer:
         self._trained_s = 0.0
         #: The method being trained (set once ``run`` has built or loaded it).
         self.method: Method | None = None
+        self._stop_reason = ""
 
     # --- control from other threads -------------------------------------------------------------
     @property
@@ -194,13 +200,17 @@ class Trainer:
         main = distributed.is_main()
         try:
             dataset = open_dataset(s.dataset)
+            # A folder's images of other sizes are cropped and resized: say so (reading the headers also finds
+            # unreadable files and decompression bombs before any decoding)
+            size_report = getattr(dataset, "size_report", None)
+            size_note = size_report() if size_report is not None else None
             split = ZeroShotSplit.make(dataset.codes, s.test_fraction, SPLIT_SEED)
             data = TrainingData(dataset, split, device)
             context = MethodContext(dataset.schema, dataset.resolution, len(split.train))
             if s.resume:
                 method, optimizers, rng, step = self._resume(dataset.fingerprint, device)
             else:
-                method, optimizers, rng, step = self._start(context, device)
+                method, optimizers, rng, step = self._start(context, device, dataset)
                 self.settings = replace(s, lr_decay=s.lr_decay or "none", budget_minutes=s.budget_minutes or 0.0)
             s = self.settings  # the schedule and budget are now resolved (and recorded with the run)
         except Exception as e:
@@ -231,6 +241,8 @@ class Trainer:
                   if s.budget_minutes else "")
         self._log(f"training {method.name} on {s.dataset} ({len(split.train)} training items, "
                   f"{dataset.resolution} px) on {device}{processes}, step {step} of {s.steps}{budget}")
+        if size_note:
+            self._log(f"images: {size_note}")
         ctx = StepContext(device, s.amp, distributed.average_gradients if distributed.active() else None)
         first_step = step
         restore_sigint = self._install_sigint()
@@ -248,7 +260,8 @@ class Trainer:
         if channels_last:  # hand the model on as a loaded checkpoint would be, so both compute alike
             method.to(memory_format=torch.contiguous_format)
         self._log(f"{'stopped' if stopped else 'finished'} at step {step}; checkpoint {checkpoint}")
-        return TrainResult(step, self.last_checkpoint, stopped, losses, self.run_dir.kept_checkpoint(step))
+        return TrainResult(step, self.last_checkpoint, stopped, losses, self.run_dir.kept_checkpoint(step),
+                           self._stop_reason if stopped else "")
 
     @property
     def budget_spent(self) -> bool:
@@ -273,10 +286,15 @@ class Trainer:
             ticked = now
             why = "stop" if self._stop.is_set() else "time" if now >= deadline else ""
             # Every step, all ranks agree whether to go on (one leaving alone would strand the others in a
-            # collective) and on the time trained, which sets the learning rate of a budgeted run.
+            # collective) and on the time trained, which sets the learning rate of a budgeted run. A Ctrl-C (2)
+            # outranks a time limit (1), so the run's exit says it was interrupted if any process was.
             if multi:
-                anyone, self._trained_s = distributed.max_over_ranks([float(bool(why)), self._trained_s], ctx.device)
-                why = why or ("other" if anyone else "")
+                level = {"": 0.0, "time": 1.0, "stop": 2.0}[why]
+                highest, self._trained_s = distributed.max_over_ranks([level, self._trained_s], ctx.device)
+                why = why or ("other" if highest else "")
+                self._stop_reason = "interrupt" if highest >= 2 else "time"
+            else:
+                self._stop_reason = "interrupt" if why == "stop" else "time"
             if not why and self.budget_spent:
                 self._log(f"training budget of {s.budget_minutes:g} min spent")
                 break
@@ -326,7 +344,7 @@ class Trainer:
         return step, latest, saved_at
 
     # --- starting and resuming -------------------------------------------------------------------
-    def _start(self, context: MethodContext, device: torch.device):
+    def _start(self, context: MethodContext, device: torch.device, dataset: AttributedDataset):
         s = self.settings
         if self.run_dir.newest_checkpoint() is not None:
             raise StudioError(f"{self.out} already holds a run ({self.run_dir.checkpoints.name}/); pass --resume to "
@@ -348,6 +366,7 @@ class Trainer:
             raise StudioError(f"{cls.name} options: {e}") from None
         if s.init_from:
             _copy_weights(source.method, method, s.init_from)
+            self._log(carry_over_report(s.init_from, source.method, source.dataset_spec, method, dataset))
         method.to(device)
         distributed.seed_torch_per_rank(s.seed)
         return method, method.make_optimizers(), rng, 0
@@ -607,7 +626,11 @@ def _copy_weights(source: Method, target: Method, origin: str) -> None:
     try:
         target.load_state_dict(source.state_dict())
     except RuntimeError as e:
-        raise CheckpointError(f"--init-from {origin}: its weights do not fit ({str(e).splitlines()[0]})") from None
+        theirs_px, ours_px = source.context.resolution, target.context.resolution
+        hint = (f"; it was trained at {theirs_px} px and this dataset is {ours_px} px: give the dataset res="
+                f"{theirs_px} (e.g. --dataset DIR,res={theirs_px})" if theirs_px != ours_px else "")
+        raise CheckpointError(f"--init-from {origin}: its weights do not fit ({str(e).splitlines()[0]}){hint}") \
+            from None
 
 
 def tile_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
+from studio.data.image_files import ImageFileError, open_image
 from studio.errors import StudioError
 from studio.service.composer_model import ComposerModel
 from studio.service.composition import (
@@ -602,12 +603,13 @@ class ComposerPanel(QWidget):
             name = Path(source.path).name
             caption = name if len(name) <= 14 else name[:11] + "…"
             try:
-                with Image.open(source.path) as im:
+                with open_image(source.path) as im:
                     thumb = im.convert("RGB")
                     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.NEAREST)
                     return np.asarray(thumb), caption, source.path
-            except (OSError, ValueError):
-                return None, caption + " (missing)", f"{source.path}\ncannot be read"
+            except ImageFileError as e:
+                state = "missing" if e.reason == "no such file" else "unreadable"
+                return None, f"{caption} ({state})", f"{source.path}\n{e.reason}"
         if isinstance(source, LatentSource):
             return None, "stored latent", "a latent value stored in the project"
         if isinstance(source, MixtureSource) and source.parts:
