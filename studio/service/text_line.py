@@ -12,8 +12,6 @@ torch work itself stays on the service's inference worker.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -357,37 +355,18 @@ def set_line(glyphs: Sequence[np.ndarray | None], tracking: float = 0.06, space:
 
 def save_image(path: str | Path, frames: np.ndarray | Sequence[np.ndarray], scale: int = 1,
                frame_ms: int = 120) -> Path:
-    """Write one image (PNG, or any type Pillow knows by the suffix) or, for ``.gif``, an animation of several,
-    enlarged ``scale`` times with crisp pixels; through a temporary file, so a failure leaves no half file."""
-    from PIL import Image
+    """One image (PNG, or any type Pillow knows by the suffix) or, for several, an animation, enlarged ``scale``
+    times with crisp pixels, written atomically by ``studio.service.exports``."""
+    from studio.service.exports import enlarged, save_image_atomically
 
-    target = Path(path)
     pictures = [frames] if isinstance(frames, np.ndarray) else list(frames)
     if not pictures:
         raise StudioError("nothing to save: no image")
-    scale = max(1, int(scale))
-    images = [Image.fromarray(np.ascontiguousarray(np.asarray(p).repeat(scale, 0).repeat(scale, 1)))
-              for p in pictures]
-    fmt = Image.registered_extensions().get(target.suffix.lower())
-    if fmt is None:
-        raise StudioError(f"{target}: unknown image type {target.suffix!r}; use .png or .gif")
-    if not target.parent.is_dir():
-        raise StudioError(f"{target}: the folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        if len(images) > 1:
-            images[0].save(tmp, format=fmt, save_all=True, append_images=images[1:], duration=int(frame_ms), loop=0)
-        else:
-            images[0].save(tmp, format=fmt)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # an export is the user's file, readable as any other (mkstemp makes 0600)
-        os.replace(tmp, target)
-    except (OSError, ValueError) as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise StudioError(f"{target}: could not write the image ({e})") from None
-    return target
+    images = [enlarged(np.asarray(p), scale) for p in pictures]
+    if len(images) == 1:
+        return save_image_atomically(path, images[0])
+    return save_image_atomically(path, images[0], save_all=True, append_images=images[1:], duration=int(frame_ms),
+                                 loop=0)
 
 
 def _model(service: Any) -> Any:
