@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/attribute-studio
+	@$(BIN)/attribute-studio || { status=$$?; echo "attribute-studio exited with status $$status. If Qt could not load its platform plugin \"xcb\", install the X11 libraries listed in README.md (Set-up)." >&2; exit $$status; }
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/ruff check studio tests benchmarks

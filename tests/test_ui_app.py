@@ -379,4 +379,8 @@ def test_training_form_is_remembered_between_launches(qtbot, ui_service, ui_sett
     ui_settings.set_value("training/form", "{not json")  # a damaged entry: the form starts from its defaults
     third = MainWindow(ui_service, ui_settings)
     qtbot.addWidget(third)
-    assert third.training.settings().method_options == {} and third.training.seed_spin.value() == 0
+    assert third.training.seed_spin.value() == 0
+    auto = third.training.auto_recipe()  # the defaults are what `studio train` would take on this device
+    assert third.training.recipe_combo.currentData() == auto
+    fresh = third.training.settings()
+    assert fresh.budget_minutes == (20.0 if auto == "cpu" else None) and fresh.method_options.get("width") != 20

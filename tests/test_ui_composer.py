@@ -198,8 +198,13 @@ def test_keyboard_clears_and_locks_the_focused_slot(qtbot, panel, service) -> No
     qtbot.waitUntil(lambda: card.hasFocus())
     qtbot.keyClick(card, Qt.Key.Key_L)
     assert panel.composition.slot("font").locked
+    kept = panel.composition.slot("font")
+    qtbot.keyClick(card, Qt.Key.Key_Delete)  # a locked slot keeps its value (issue 17's definition of Lock)
+    assert panel.composition.slot("font") == kept
+    assert "locked" in panel.status.text()
+    qtbot.keyClick(card, Qt.Key.Key_L)
     qtbot.keyClick(card, Qt.Key.Key_Delete)
-    assert panel.composition.slot("font") == SlotValue(locked=True)
+    assert panel.composition.slot("font") == SlotValue()
 
 
 def test_query_mode_fills_every_slot(qtbot, panel, service) -> None:
@@ -251,7 +256,7 @@ def test_a_dropped_image_file_is_encoded(qtbot, panel, service, tmp_path) -> Non
     mime.setUrls([QUrl.fromLocalFile(str(broken))])
     kept = panel.composition
     assert _drop(qtbot, panel.slot_widgets["size"].tile_a, mime)
-    qtbot.waitUntil(lambda: "not a readable image" in panel.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "cannot be read as an image" in panel.status.text(), timeout=WAIT_MS)
     assert panel.composition == kept
 
 
@@ -321,7 +326,7 @@ def test_mixture_and_direction_sliders(qtbot, panel, service) -> None:
 
     card.directions_button.click()
     qtbot.waitUntil(lambda: card.direction_combo.count() == 3, timeout=WAIT_MS)
-    card.direction_combo.setCurrentIndex(card.direction_combo.findText("font_color = green"))
+    card.direction_combo.setCurrentIndex(card.direction_combo.findText("Font colour: green"))
     before = panel.image.copy()
     with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
         card.amount_slider.setValue(card.amount_slider.maximum())

@@ -114,7 +114,7 @@ def test_deae_toward_value_sliders_move_the_image_and_arrows_are_drawn(qtbot, ui
     before = put(qtbot, composer, card.tile_a, items(ui_service, other))
     assert composer.composition.slot("font_color").a == ItemSource(other)
     assert not np.array_equal(composer.image, before)
-    assert plot.point_count() == len(dataset) and plot.colour_combo.currentText() == "font_color"
+    assert plot.point_count() == len(dataset) and plot.colour_attribute == "font_color"
 
     # the toward-value slider, built from the slot's fitted directions
     card.directions_button.click()
@@ -160,7 +160,7 @@ def test_lord_composes_class_and_content(qtbot, ui_service, tiny_method_run) -> 
     assert not np.array_equal(composer.image, before)
 
     attribute = ui_service.model.slot("class").attribute
-    assert plot.point_count() == len(ui_service.dataset) and plot.colour_combo.currentText() == attribute
+    assert plot.point_count() == len(ui_service.dataset) and plot.colour_attribute == attribute
     assert "8 values" in plot.projection_label.text() and "(pooled)" not in plot.plot_item.titleLabel.text
     shot(composer, "lord_composer")
 

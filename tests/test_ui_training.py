@@ -26,9 +26,10 @@ def fill_tiny_run(tab: TrainingTab, steps: int) -> None:
     tab.set_dataset("fonts:tiny")
     tab.resolution_combo.setCurrentIndex(tab.resolution_combo.findData(32))
     tab.set_method("gzs")
+    tab.device_combo.setCurrentText("cpu")
+    tab.apply_recipe(None)  # the method's defaults, not the CPU recipe the form starts with on a CPU
     tab.steps_spin.setValue(steps)
     tab.batch_spin.setValue(2)
-    tab.device_combo.setCurrentText("cpu")
     tab.sample_spin.setValue(2)
     tab.checkpoint_spin.setValue(3)
     tab.log_spin.setValue(1)
@@ -165,6 +166,22 @@ def test_tiny_job_runs_to_its_end_and_its_checkpoint_is_used(qtbot, ui_service, 
     tab.shutdown()
 
 
+def test_the_recipe_box_starts_where_the_cli_would(qtbot, ui_service, tmp_path):
+    from studio.cli.train import choose_recipe
+
+    tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    tab.set_method("gzs")
+    tab.device_combo.setCurrentText("auto")
+    cli = choose_recipe(get_method("gzs"), "auto", "auto")
+    assert tab.recipe_combo.currentData() == cli == tab.auto_recipe()
+    if cli == "cpu":  # this machine trains on its CPU: the form holds the recipe's settings, as the CLI would
+        assert tab.settings().budget_minutes == get_method("gzs").recipes["cpu"].settings["budget_minutes"]
+        tab.device_combo.setCurrentText("cuda")  # another device: no CPU recipe, as `--device cuda` would
+        assert tab.recipe_combo.currentData() is None
+    tab.shutdown()
+
+
 def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path):
     tab = TrainingTab(ui_service, runs_dir=tmp_path / "runs")
     qtbot.addWidget(tab)
@@ -177,11 +194,18 @@ def test_pause_resume_and_stop_a_job(qtbot, ui_service, tmp_path):
     qtbot.waitUntil(lambda: tab.job.state == "paused", timeout=10_000)
     qtbot.waitUntil(lambda: tab.pause_button.text() == "Resume", timeout=10_000)
     assert tab.state_label.text().startswith("Paused")
+    qtbot.wait(300)  # a step that was under way when Pause was pressed reports afterwards
+    # the state line names the step the bar shows, and nothing runs down while paused (issue 17)
+    assert tab.state_label.text() == f"Paused at step {tab.progress.value():,}."
+    assert tab.eta_label.text() == "–" and tab.rate_label.text() == "–"
     tab.pause_button.click()
     qtbot.waitUntil(lambda: tab.job.state == "running", timeout=10_000)
+    qtbot.waitUntil(lambda: tab.eta_label.text() != "–", timeout=30_000)
     with qtbot.waitSignal(tab.job_ended, timeout=120_000):
         tab.stop_button.click()
     assert tab.job.state == "finished"
+    assert tab.state_label.text() == f"Finished at step {tab.job.result.step:,}."
+    assert tab.progress.value() == tab.job.result.step and tab.eta_label.text() == "–"
     assert tab.job.result.stopped and tab.job.result.step < 100_000
     assert tab.checkpoint_list.count() == 1 and tab.selected_checkpoint().exists()
     assert tab.start_button.isEnabled()

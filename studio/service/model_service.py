@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import threading
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from psygnal import Signal, SignalGroup
 
 from studio.data.dataset import AttributedDataset
@@ -42,6 +44,7 @@ from studio.service.composition import (
     SlotValue,
     Source,
 )
+from studio.service.data_manifold import Familiarity, SlotManifold
 from studio.service.descriptions import (
     CheckpointDescription,
     ComposeResult,
@@ -120,6 +123,11 @@ class ModelService:
     encode_batch = 256  # items per encoder call
     job_items = 512  # items per worker job in long loops (the most a slider's compose waits behind)
     direction_items = 4000  # items per attribute-direction fit
+    manifold_items = 2000  # training items whose latents tell where a slot's data lies
+    opening_sample = 96  # items tried for the opening composition (encoded and drawn back while a model opens)
+    #: Interpolations (slot and global sliders, strips, GIFs) stay on the data (see data_manifold); False: the
+    #: plain straight line A->B.
+    follow_data = True
     file_cache_items = 64
     frames_per_job = 4  # interpolation frames per worker job (exports can be cancelled between them)
 
@@ -140,6 +148,9 @@ class ModelService:
         self._pca: dict[tuple[str, str, str], PcaFit] = {}
         self._projections: dict[tuple[str, str, str, int], Projection] = {}
         self._directions: dict[tuple[str, str, str, str], SlotDirections] = {}
+        self._manifolds: dict[tuple[str, str, str], SlotManifold] = {}
+        self._typical_errors: dict[tuple[str, str], float] = {}
+        self._openings: dict[tuple[str, str], int] = {}
         self._splits: dict[tuple[str, float, int], np.ndarray] = {}
         self._file_latents: OrderedDict[tuple[Any, ...], dict[str, np.ndarray]] = OrderedDict()
         self._jobs: list[TrainingJob] = []
@@ -208,6 +219,7 @@ class ModelService:
                     warning = _compatibility(info, dataset, dataset_info.fingerprint if dataset_info else "")
                 info = replace(info, dataset_warning=warning)
                 self._set_state(loaded, info, dataset, dataset_info)
+            self._choose_opening(self._state)
         self.events.model_changed.emit(info)
         if opened is not None:
             self.events.dataset_changed.emit(self._state.dataset_info)
@@ -223,6 +235,7 @@ class ModelService:
                 if model is not None:
                     model = replace(model, dataset_warning=_compatibility(model, dataset, info.fingerprint))
                 self._set_state(self._state.loaded, model, dataset, info)
+            self._choose_opening(self._state)
         self.events.dataset_changed.emit(info)
         return info
 
@@ -554,7 +567,13 @@ class ModelService:
             z = self._resolve(state, a, s, encoded, row)
             if v.b is not None:
                 t = float(v.t)
-                z = (1.0 - t) * z + t * self._resolve(state, v.b, s, encoded, row)
+                zb = self._resolve(state, v.b, s, encoded, row)
+                line = (1.0 - t) * z + t * zb
+                if self.follow_data and 0.0 < t < 1.0 and state.dataset is not None:
+                    manifold = self._manifold_for(state, s.name)
+                    ends = manifold.distance(np.stack([z, zb]))
+                    line = manifold.follow(line, float((1.0 - t) * ends[0] + t * ends[1]))
+                z = line
             for step in v.steps:
                 z = self._directions_now(state, s.name, step.attribute).step(z, step.value, step.amount, step.combine)
             out[s.name] = np.asarray(z, np.float32)
@@ -583,6 +602,132 @@ class ModelService:
             parts = [self._resolve(state, part, spec, encoded, row) for part, _ in src.parts]
             return np.tensordot(weights, np.stack(parts), axes=1).astype(np.float32)
         raise StudioError(f"slot {spec.name}: unknown source {src!r}")
+
+    # --- where the data lies -----------------------------------------------------------------------
+    def manifold(self, slot: str, progress: Progress = None, cancel: CancelCheck = None) -> SlotManifold:
+        """A sample of ``slot``'s training latents (stratified by its attribute) for on-data interpolation and
+        far-from-data warnings; encoded once per model and dataset (call it off the GUI thread to prepare)."""
+        return self._manifold_for(self._state, slot, progress, cancel)
+
+    def _manifold_for(self, state: _State, slot: str, progress: Progress = None,
+                      cancel: CancelCheck = None) -> SlotManifold:
+        _, info = state.need_model()
+        dataset, dinfo = state.need_dataset()
+        spec = info.slot(slot)
+        key = (info.fingerprint, dinfo.fingerprint, slot)
+        hit = self._manifolds.get(key)
+        if hit is not None:
+            return hit
+        train = self._train_items(state)
+        labels = None
+        if spec.attribute is not None and spec.attribute in dataset.schema.names:
+            labels = dataset.codes[train, dataset.schema.position(spec.attribute)]
+        count = min(self.manifold_items, max(256, 8_000_000 // max(1, spec.size)))  # about 32 MB at most
+        chosen = train[sample_indices(len(train), count, seed=1, labels=labels)]
+        with self._busy(f"sampling the data of slot {slot}"):
+            latents = self._encode_items(state, chosen, progress, cancel, keep=lambda d: {slot: d[slot]})[slot]
+        fitted = SlotManifold.fit(slot, latents)
+        self._manifolds[key] = fitted
+        return fitted
+
+    @property
+    def opening_item(self) -> int | None:
+        """The item a fresh composition starts from: the one of a small sample the model draws back best (see
+        ``legible_items``), chosen while a model and its dataset open; None before, or when it could not be."""
+        state = self._state
+        if state.model is None or state.dataset_info is None:
+            return None
+        return self._openings.get((state.model.fingerprint, state.dataset_info.fingerprint))
+
+    def _choose_opening(self, state: _State) -> None:
+        if state.model is None or state.dataset is None or not state.model.can_encode or len(state.dataset) == 0:
+            return
+        key = (state.model.fingerprint, state.dataset_info.fingerprint)
+        if key in self._openings:
+            return
+        remembered = self.cache_dir / "latents" / key[0] / key[1] / "opening-v5.json"
+        with contextlib.suppress(OSError, ValueError, TypeError):  # chosen at an earlier start: no work now
+            item = int(json.loads(remembered.read_text())["item"])
+            if 0 <= item < len(state.dataset):
+                self._openings[key] = item
+                return
+        try:
+            chosen = sample_indices(len(state.dataset), self.opening_sample, seed=3)
+            self._openings[key] = self._worker.call(self._legible_now, state, chosen)[0]
+        except StudioError:  # a model that cannot encode yet, a damaged item: the composer picks its own
+            return
+        from studio.training.checkpoint import atomic_write_json
+
+        with contextlib.suppress(OSError):  # only saves the next start a moment
+            atomic_write_json(remembered, {"item": self._openings[key]})
+
+    def legible_items(self, count: int = 8, sample: int = 96) -> list[int]:
+        """Items the model draws back best (the least of their own variance left unexplained by the reconstruction)
+        among the more contrasted three quarters of a seeded sample: an opening that shows what the model can do."""
+        state = self._state
+        state.need_model()
+        dataset, _ = state.need_dataset()
+        chosen = sample_indices(len(dataset), int(sample), seed=3)
+        return self._worker.call(self._legible_now, state, chosen)[: int(count)]
+
+    def _legible_now(self, state: _State, chosen: np.ndarray) -> list[int]:
+        _, info = state.need_model()
+        dataset, _ = state.need_dataset()
+        pixels = dataset.images(chosen)
+        if pixels.shape[1] != info.resolution:
+            pixels = np.stack([load_pixels_at(p, info.resolution) for p in pixels])
+        encoded = state.need_cache().fetch(chosen, lambda missing: self._encode_dataset_now(state, missing))
+        recon = self._decode_now(state, encoded).astype(np.float32) / 255.0
+        target = pixels.astype(np.float32) / 255.0
+        squared = ((recon - target) ** 2).mean(axis=-1).reshape(len(chosen), -1)
+        errors = squared.mean(axis=1)
+        # the worst 1% of pixels: a few stray dots or a blot hardly move the mean, yet catch the eye
+        worst = np.sort(squared, axis=1)[:, -max(1, squared.shape[1] // 100):].mean(axis=1)
+        contrast = target.reshape(len(chosen), -1).std(axis=1)
+        # against the image's own variance: a thin letter with little ink is drawn back with a small error, yet
+        # shows little; what counts is how much of the picture the model gets right
+        unexplained = (errors + worst) / np.maximum(contrast ** 2, 1e-6)
+        legible = contrast >= np.percentile(contrast, 25)
+        order = np.lexsort((unexplained, ~legible))  # legible ones first, each group best drawn first
+        return [int(chosen[k]) for k in order]
+
+    def image_familiarity(self, path: str | Path) -> Familiarity:
+        """How well the model can represent an image file: its reconstruction error against the training items'
+        typical one, and each slot's latent distance to the nearest training latent in typical spacings."""
+        state = self._state
+        state.need_model()
+        state.need_dataset()
+        return self._worker.call(self._familiarity_now, state, str(path))
+
+    def _familiarity_now(self, state: _State, path: str) -> Familiarity:
+        _, info = state.need_model()
+        pixels = load_image_file(Path(path).expanduser(), info.resolution)
+        latents = self._file_latents_now(state, path)
+        recon = self._decode_now(state, {k: v[None] for k, v in latents.items()})[0]
+        error = float(np.mean((recon.astype(np.float32) / 255.0 - pixels.astype(np.float32) / 255.0) ** 2))
+        distances = {s.name: float(self._manifold_for(state, s.name).distance(latents[s.name])[0])
+                     for s in info.slots}
+        return Familiarity(distances, error, self._typical_reconstruction(state))
+
+    def _typical_reconstruction(self, state: _State) -> float:
+        """The 95th percentile of the reconstruction error (MSE, pixels in [0, 1]) over training items."""
+        _, info = state.need_model()
+        dataset, dinfo = state.need_dataset()
+        key = (info.fingerprint, dinfo.fingerprint)
+        hit = self._typical_errors.get(key)
+        if hit is not None:
+            return hit
+        train = self._train_items(state)
+        chosen = train[sample_indices(len(train), 128, seed=2)]
+        pixels = dataset.images(chosen)
+        encoded = state.need_cache().fetch(chosen, lambda missing: self._encode_dataset_now(state, missing))
+        recon = self._decode_now(state, encoded).astype(np.float32) / 255.0
+        if recon.shape[1:3] != pixels.shape[1:3]:
+            pixels = np.stack([load_pixels_at(p, info.resolution) for p in pixels])
+        errors = ((recon - pixels.astype(np.float32) / 255.0) ** 2).reshape(len(recon), -1).mean(axis=1)
+        typical = float(np.percentile(errors, 95))
+        self._typical_errors[key] = typical
+        return typical
 
     # --- directions ---------------------------------------------------------------------------------
     def directions(self, slot: str, attribute: str | None = None, progress: Progress = None,
@@ -834,6 +979,13 @@ def load_image_file(path: str | Path, resolution: int) -> np.ndarray:
     """A picture from disk as the model sees it: RGB (transparency over white), centre square, resized; read
     through the guarded opener, so a decompression bomb or an odd format is a StudioError naming the file."""
     return load_square_rgb(path, resolution)
+
+
+def load_pixels_at(image: np.ndarray, resolution: int) -> np.ndarray:
+    """A dataset image (uint8 HxWx3) resized to the model's resolution, as ``load_image_file`` would."""
+    if image.shape[0] == resolution and image.shape[1] == resolution:
+        return image
+    return np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.Resampling.LANCZOS), np.uint8)
 
 
 def _open(spec: str) -> AttributedDataset:

@@ -88,6 +88,37 @@ def startup_model(requested: str | None, last_session: str, reopen_last: bool, r
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
+def keep_splash_until_first_image(splash, window, service, longest_ms: int = 20_000) -> None:
+    """Keep the splash over the window, saying what the service is doing (loading the model, opening the dataset),
+    until the composer shows its first image, so the start is never a blank window; gone after ``longest_ms``
+    or at the first click anyway."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QColor
+
+    from studio.ui.workers import gui_callback
+
+    def say(text: str) -> None:
+        model = service.model
+        if not text and (model is None or not getattr(model, "can_encode", True)):
+            done()  # idle with nothing to compose (no model yet, or one that cannot encode): the window says why
+        elif text and splash.isVisible():
+            splash.showMessage(f"Attribute Studio: {text}…", Qt.AlignmentFlag.AlignBottom
+                               | Qt.AlignmentFlag.AlignHCenter, QColor(40, 40, 40))
+
+    relay = gui_callback(say, splash)
+
+    def done(*_args) -> None:
+        service.events.busy.disconnect(relay, missing_ok=True)
+        if splash.isVisible():
+            splash.finish(window)
+
+    service.events.busy.connect(relay)
+    window.composer.image_changed.connect(done)
+    window.composer.status_changed.connect(lambda text: done() if text else None)  # an error says it instead
+    QTimer.singleShot(longest_ms, done)
+    say("opening the model")
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     argv = list(sys.argv if argv is None else argv)
@@ -98,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 
         watchdog = Watchdog(args.smoke_timeout, lambda: "starting the app")
         watchdog.start()
+
+    from studio.ui.platform_check import check_platform
+
+    hint = check_platform()  # before Qt: a missing X11 library would only abort with "could not load xcb"
+    if hint:
+        print(hint, file=sys.stderr, flush=True)
 
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPixmap
@@ -145,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(service, settings, quit_app_on_close=True)
     window.show()
-    splash.finish(window)
+    keep_splash_until_first_image(splash, window, service)
     smoke = None
     if args.smoke_test:
         from studio.paths import default_model

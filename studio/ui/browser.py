@@ -42,6 +42,7 @@ from studio.data.schema import AttributeSchema
 from studio.service.items import DatasetItems
 from studio.ui.facets import FacetIndex, FacetResult
 from studio.ui.image_view import ImageView
+from studio.ui.names import attribute_title
 from studio.ui.thumbnail_model import _DECORATION, ITEM_INDEX_ROLE, ThumbnailCache, ThumbnailModel, render_thumbnails
 from studio.ui.workers import gui_callback
 
@@ -91,12 +92,12 @@ class FacetPanel(QWidget):
         if schema is None:
             return
         for attribute in schema:
-            label = QLabel(attribute.name.replace("_", " ").capitalize())
+            label = QLabel(attribute_title(attribute.name))
             combo = QComboBox()
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
             combo.setMaxVisibleItems(20)
-            combo.setToolTip(f"Show only items with this {attribute.name.replace('_', ' ')}")
+            combo.setToolTip(f"Show only items with this {attribute_title(attribute.name).lower()}")
             combo.addItem("Any", -1)
             for code, value in enumerate(attribute.values):
                 if attribute.rgb is not None:
@@ -106,6 +107,10 @@ class FacetPanel(QWidget):
             combo.currentIndexChanged.connect(self._on_combo_changed)
             self._combos.append(combo)
             self._labels.append(label)
+        # Showing or hiding the Clear button above may already have relaid the panel out (a resize event, with no
+        # filters yet): arrange afresh, or the new filters would stay out of the grid, unseen until the splitter
+        # was dragged (issue 17).
+        self._columns = 0
         self._arrange(self._columns_for(self.width()))
 
     # --- layout: two columns of filters when wide enough, one when the panel is narrow ---------------------------
@@ -237,7 +242,7 @@ class ItemDetails(QWidget):
             value.setWordWrap(True)  # long values (folder datasets) wrap instead of widening the browser
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._value_labels[attribute.name] = value
-            self._form.addRow(attribute.name.replace("_", " ").capitalize() + ":", value)
+            self._form.addRow(attribute_title(attribute.name) + ":", value)
 
     def show_item(self, dataset: DatasetItems | None, item: int | None) -> None:
         if dataset is None or item is None:
@@ -397,6 +402,7 @@ class DatasetBrowser(QWidget):
         self.model.set_dataset(dataset, self._result.indices)
         self.facets.show_counts(self._result.counts, len(dataset))
         self._update_count()
+        self.view.scrollToTop()
 
     def visible_count(self) -> int:
         return self.model.rowCount()
@@ -440,8 +446,10 @@ class DatasetBrowser(QWidget):
         self.model.set_rows(self._result.indices)
         self.facets.show_counts(self._result.counts, len(self._dataset))
         self._update_count()
-        if current is not None and not self.select_item(current):
-            self.details.show_item(None, None)
+        if current is None or not self.select_item(current):
+            if current is not None:
+                self.details.show_item(None, None)
+            self.view.scrollToTop()  # other rows now: the old scroll position would show an arbitrary stretch
 
     def _update_count(self) -> None:
         assert self._dataset is not None

@@ -53,17 +53,27 @@ from studio.service.composition import (
 from studio.service.exports import enlarged, save_image_atomically
 from studio.ui.composer_commands import CompositionChange
 from studio.ui.image_view import ImageView
+from studio.ui.names import attribute_title, slot_title, values_phrase
 from studio.ui.query_panel import QueryPanel
 from studio.ui.slot_widget import AMOUNT_STEPS, T_STEPS, SlotWidget, put_sources
 from studio.ui.workers import gui_callback, watch
 
 THUMB_SIDE = 72
+QUERY_ANSWERS_KEPT = 64
 MIN_SLOT_COLUMN = 300  # px; the cards ask for more when their headers need it
 NO_MODEL = "No model loaded.\nOpen a model (File ▸ Open model…)\nor train one in the Training tab."
 NO_SLOTS = "The model's slots appear here:\none card per attribute, to drop items into."
 EMPTY = "Drag items from the browser,\nor image files from the desktop,\ninto the slots."
 CANNOT_ENCODE = ("This model cannot encode images yet:\nits encoders are trained in a later stage.\n"
                  "Train it further (Train tab)\nor open a later checkpoint.")
+
+
+def _source_files(source: Source | None) -> list[str]:
+    if isinstance(source, FileSource):
+        return [source.path]
+    if isinstance(source, MixtureSource):
+        return [p for s, _ in source.parts for p in _source_files(s)]
+    return []
 
 
 def _source_items(source: Source | None) -> list[int]:
@@ -115,7 +125,12 @@ class ComposerPanel(QWidget):
         self._image: np.ndarray | None = None
         self._result: Any = None
         self._global_gesture = 0
-        self._query: tuple[Composition, int | None, dict[str, str]] | None = None
+        # (composition a query made, its exact item, the answer): shown whenever that composition is, undo or not
+        self._query_answers: list[tuple[Composition, int | None, str]] = []
+        self._query_pending = False
+        self._file_warnings: dict[str, str] = {}  # image file -> why the model may not represent it ('' if fine)
+        self._paths_prepared: set[str] = set()
+        self._layout: tuple[Any, ...] | None = None  # slots and data the composition was made for
         self._model_key: tuple[Any, ...] | None = None
         self._directions: dict[str, Any] = {}
 
@@ -323,6 +338,16 @@ class ComposerPanel(QWidget):
         self.undo_stack.push(CompositionChange(self._set_composition, self._composition, after, text, merge_key))
 
     def _edit_slot(self, slot: str, value: SlotValue, text: str, merge_key: str | None = None) -> None:
+        """Every edit of one slot comes through here, so a lock holds whatever asks: drops, the browser, plot
+        clicks, the slot's own sliders, Swap, Clear. Only the Lock button itself (or undo) changes a locked slot."""
+        current = self._composition.slot(slot)
+        if current.locked and replace(value, locked=True) != current:
+            self._show_status(f"{self._title(slot)} is locked: unlock it (Lock button or L) to change it",
+                              error=True)
+            widget = self._slot_widgets.get(slot)
+            if widget is not None:  # put the card's sliders back where the composition is
+                widget.set_value(current, self._composition.base)
+            return
         self._push(self._composition.with_slot(slot, value), text, merge_key)
 
     def _on_slot_edited(self, slot: str, value: SlotValue, text: str, merge_key: str | None) -> None:
@@ -344,19 +369,43 @@ class ComposerPanel(QWidget):
                   on_result=lambda encoded: self._on_files_encoded(slot, target, encoded),
                   on_error=self._on_background_error)
 
-    def _encode_files(self, files: list[str]) -> list[str]:
+    def _encode_files(self, files: list[str]) -> tuple[list[str], list[str]]:
         """Worker thread: encode each file once through the service (it caches), so a bad file is reported at
-        the drop instead of breaking every later compose."""
+        the drop instead of breaking every later compose; and ask how far each lies from the training data, so
+        that an image the model cannot represent (a letter outside its alphabet, a photo) is not used silently."""
+        warnings = []
+        familiarity = getattr(self.service, "image_familiarity", None)
         for path in files:
             self.service.encode_image(path)
-        return files
+            text = ""
+            if familiarity is not None and self.service.items is not None:
+                try:
+                    text = familiarity(path).summary(Path(path).name)
+                except StudioError:
+                    text = ""
+            warnings.append(text)
+        return files, warnings
 
-    def _on_files_encoded(self, slot: str, target: str, files: list[str]) -> None:
+    def _on_files_encoded(self, slot: str, target: str, encoded: tuple[list[str], list[str]]) -> None:
+        files, warnings = encoded
         if slot not in self._slot_widgets:
             return
         sources = [FileSource(str(Path(p).resolve())) for p in files]
+        for source, text in zip(sources, warnings):
+            self._file_warnings[source.path] = text
         self._edit_slot(slot, put_sources(self._composition.slot(slot), target, sources, self._composition.base),
                         f"{self._title(slot)}: {Path(files[0]).name}")
+        self._announce_file_warnings()
+
+    def file_warnings(self) -> list[str]:
+        """Warnings about the image files the composition on show uses (far from the training data)."""
+        used = {p for v in self._composition.slots.values() for src in (v.a, v.b) for p in _source_files(src)}
+        return [text for path, text in self._file_warnings.items() if text and path in used]
+
+    def _announce_file_warnings(self) -> None:
+        warnings = self.file_warnings()
+        if warnings:
+            self._show_status(" ".join(warnings), error=True)
 
     def _on_global_pressed(self) -> None:
         self._global_gesture += 1
@@ -381,6 +430,7 @@ class ComposerPanel(QWidget):
         if self.service.model is None or self.service.items is None:
             self.query_panel.show_result("Open a model and a dataset first.")
             return
+        self._query_pending = True
         self.query_panel.show_result("finding a cover set…")
         watch(self.service.query_async(dict(values)), owner=self,
               on_result=lambda result: self._on_query_answered(values, result), on_error=self._on_query_failed)
@@ -390,29 +440,49 @@ class ComposerPanel(QWidget):
         for name in self._slot_widgets:  # slots the cover does not name take its base
             if name not in composition.slots:
                 composition = composition.with_slot(name, SlotValue())
-        self._query = (composition, result.exact_index, dict(values))
-        text = ", ".join(f"{k}={v}" for k, v in values.items()) or "any values"
+        kept = []
+        for name in self._slot_widgets:  # a locked slot keeps its value, even one that showed the old base
+            current = self._composition.slot(name)
+            if current.locked:
+                if current.a is None and self._composition.base is not None:
+                    current = replace(current, a=self._composition.base)
+                composition = composition.with_slot(name, current)
+                kept.append(self._title(name))
+        text = values_phrase(values) or "any values"
         if result.exact_index is None:
-            self.query_panel.show_result(f"{text}: no item of the dataset has exactly these values; the image is a "
-                                         "synthesis of a combination the data never showed.")
+            answer = "Zero-shot: no item of the dataset has exactly these values; the image is a synthesis."
         else:
             where = "training" if getattr(result, "exact_in_training", False) else "held-out"
-            self.query_panel.show_result(f"{text}: the dataset has this exact image (item {result.exact_index}, "
-                                         f"{where}); it is shown beside the synthesis.")
+            answer = f"The dataset has this exact image (item {result.exact_index}, {where}), shown beside."
+        if kept:
+            answer += f" Locked, kept: {', '.join(kept)}."
+        self._query_pending = False
+        self._query_answers.append((composition, result.exact_index, f"{text}. {answer}"))
+        del self._query_answers[:-QUERY_ANSWERS_KEPT]
         if composition == self._composition:
             self._show_query_match()
         self._push(composition, f"query {text}")
 
     def _on_query_failed(self, error: BaseException) -> None:
+        self._query_pending = False
         self.query_panel.show_result(str(error))
 
+    def query_answer(self) -> tuple[int | None, str] | None:
+        """(exact item, answer text) of the query that made the composition on show, or None."""
+        return next(((exact, text) for comp, exact, text in reversed(self._query_answers)
+                     if comp == self._composition), None)
+
     def _show_query_match(self) -> None:
-        match = self._query
-        if match is None or match[0] != self._composition:
+        """The exact image beside the synthesis and the query's answer, while (and whenever, after undo and redo)
+        the composition is the one a query made."""
+        match = self.query_answer()
+        if not self._query_pending:
+            self.query_panel.show_result(match[1] if match is not None else "")
+        if match is None:
             self.exact_box.setVisible(False)
             self.output_caption.setText("composed")
             return
-        exact = match[1]
+        exact = match[0]
         self.output_caption.setText("synthesis")
         if exact is None:
             self.exact_view.set_image(None)
@@ -436,6 +506,19 @@ class ComposerPanel(QWidget):
         self.model.composition = composition
         self.composition_changed.emit(composition)
         self._request_compose()
+        self._prepare_paths(composition)
+
+    def _prepare_paths(self, composition: Composition) -> None:
+        """A slot with a second source will be interpolated: sample where its data lies now, off the GUI thread,
+        so that the first slider move does not wait for it (the service keeps paths on the data)."""
+        manifold = getattr(self.service, "manifold", None)
+        if manifold is None or self.service.items is None or not can_encode(self.service.model):
+            return
+        for name, value in composition.slots.items():
+            if value.b is not None and name in self._slot_widgets and name not in self._paths_prepared:
+                self._paths_prepared.add(name)
+                watch(self.service.submit(manifold, name), owner=self,
+                      on_error=lambda _e, n=name: self._paths_prepared.discard(n))
 
     def _sync_global_slider(self) -> None:
         movable = [v for v in self._composition.slots.values() if v.b is not None and not v.locked]
@@ -485,7 +568,11 @@ class ComposerPanel(QWidget):
             self.model.result = result
             h, w = result.image.shape[:2]
             self._show_image(result.image, "")
-            self._show_status(f"{w}×{h} px · composed in {result.seconds * 1000:.0f} ms", announce=False)
+            warnings = self.file_warnings()  # they stay under the image while the composition uses such a file
+            if warnings:
+                self._show_status(" ".join(warnings), error=True, announce=False)
+            else:
+                self._show_status(f"{w}×{h} px · composed in {result.seconds * 1000:.0f} ms", announce=False)
             self.image_changed.emit(result.image)
             self.result_changed.emit(result)
 
@@ -524,7 +611,16 @@ class ComposerPanel(QWidget):
         self._model_key = key
         self._thumbs.clear()
         self._directions.clear()
-        self._query = None
+        self._file_warnings.clear()
+        self._paths_prepared.clear()
+        layout = self._layout_of(model, dataset)
+        if layout is not None and layout == self._layout and has_any_source(self._composition):
+            self._keep_composition(model)
+            return
+        replaced = self._layout is not None and layout is not None and self.undo_stack.count() > 0
+        self._layout = layout
+        self._query_answers.clear()
+        self._query_pending = False
         for widget in self._slot_widgets.values():
             widget.setParent(None)
             widget.deleteLater()
@@ -557,6 +653,33 @@ class ComposerPanel(QWidget):
         self._composition = Composition()
         self._set_composition(start)
         self.undo_stack.clear()
+        if replaced:
+            self._show_status("The new model's slots or data differ from the composition's, so it starts afresh "
+                              "(its undo history went with it)")
+
+    @staticmethod
+    def _layout_of(model: Any, dataset: Any) -> tuple[Any, ...] | None:
+        """What a composition depends on: the slots (names and shapes) and the dataset its item numbers index."""
+        if model is None:
+            return None
+        slots = tuple((s.name, tuple(s.shape)) for s in model.slots)
+        data = (getattr(dataset, "fingerprint", ""), len(dataset)) if dataset is not None else None
+        return slots, data
+
+    def _keep_composition(self, model: Any) -> None:
+        """Another model with the same slots on the same data (a later checkpoint, "Use in composer", a fine-tuned
+        copy): the composition and its undo history still mean the same, so keep both and compose anew."""
+        for widget in self._slot_widgets.values():
+            widget.spec = model.slot(widget.spec.name)
+            widget.set_direction_choices([], "")  # directions belong to a model: fitted again when opened
+            if widget.directions_button.isChecked():
+                self._fetch_directions(widget.spec.name)
+            widget.set_value(self._composition.slot(widget.spec.name), self._composition.base)
+        self.query_box.setEnabled(can_encode(model))
+        self._show_status(f"Kept the composition and its undo history for {getattr(model, 'title', 'the model')}",
+                          announce=True)
+        self._request_compose()
+        self._prepare_paths(self._composition)
 
     def _fit_slot_column(self) -> None:
         """Never cut a card off: the column is at least as wide as the widest card wants (long attribute names
@@ -567,11 +690,15 @@ class ComposerPanel(QWidget):
         self.slots_scroll.setMinimumWidth(max(MIN_SLOT_COLUMN, want + margins.left() + margins.right() + scrollbar + 2))
 
     def _default_item(self) -> int | None:
-        """A legible starting item: the most contrasted of the first few (some items are blank by design,
-        e.g. a letter in its background's colour)."""
+        """A legible starting item: the one the service found the model draws back best (an opening that shows
+        what the model can do), else the most contrasted of the first few (some items are blank by design, e.g. a
+        letter in its background's colour)."""
         dataset = self.service.items
         if dataset is None or len(dataset) == 0:
             return None
+        opening = getattr(self.service, "opening_item", None)
+        if isinstance(opening, int) and 0 <= opening < len(dataset):
+            return opening
         candidates = np.arange(min(32, len(dataset)))
         contrast = [float(dataset.image(int(i)).std()) for i in candidates]
         return int(candidates[int(np.argmax(contrast))])
@@ -642,7 +769,7 @@ class ComposerPanel(QWidget):
     # --- helpers -------------------------------------------------------------------------------------
     def _title(self, slot: str) -> str:
         widget = self._slot_widgets.get(slot)
-        return widget.spec.title if widget is not None else slot
+        return slot_title(widget.spec) if widget is not None else attribute_title(slot)
 
     def _check_slot(self, slot: str) -> None:
         if slot not in self._slot_widgets:

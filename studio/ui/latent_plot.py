@@ -14,13 +14,13 @@ its limit is raised (pixmaps that evict each other would make every frame slower
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.graphicsItems.LegendItem import ItemSample
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QCursor, QPalette, QPixmapCache
+from PySide6.QtGui import QColor, QCursor, QKeySequence, QPalette, QPixmapCache, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QToolButton,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -40,12 +41,13 @@ from PySide6.QtWidgets import (
 from studio.errors import StudioError
 from studio.ui.composer import ComposerPanel, can_encode, cannot_encode_message
 from studio.ui.image_view import ImageView
+from studio.ui.names import attribute_title, slot_title, value_phrase
 from studio.ui.workers import Newest, gui_callback, watch
 
 MAX_POINTS = 20000
 PATH_STEPS = 9
 HIT_RADIUS_PX = 7.0
-LEGEND_ROWS = 14
+LEGEND_ROWS = 14         # legend entries at most (then "… N more")
 GROUPS = 24             # colour groups (scatter items); attributes with more values colour the most frequent ones
 OTHER = QColor(150, 150, 150)
 PIXMAP_CACHE_KB = 128 * 1024  # room for GROUPS cached point layers of a large (or HiDPI) plot
@@ -112,13 +114,6 @@ def arrow_ends(start: np.ndarray, ends: np.ndarray, points: np.ndarray, share: f
     if longest <= 0 or not np.isfinite(longest):
         return start + vectors
     return (start + vectors * (share / longest)).astype(np.float32)
-
-
-class _StaticSample(ItemSample):
-    """Legend swatch that ignores clicks (pyqtgraph's default would hide the swatch's own stand-in item)."""
-
-    def mouseClickEvent(self, event) -> None:
-        event.ignore()
 
 
 class LatentPlotPanel(QWidget):
@@ -196,7 +191,7 @@ class LatentPlotPanel(QWidget):
         # Three short rows rather than two long ones: the panel shares a 1366-px screen with two others.
         for combo in (self.slot_combo, self.colour_combo, self.target_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(7)
+            combo.setMinimumContentsLength(12)  # "Background colour" reads whole at the default window size
         controls = QGridLayout()
         controls.setHorizontalSpacing(6)
         controls.setVerticalSpacing(2)
@@ -208,6 +203,12 @@ class LatentPlotPanel(QWidget):
         controls.addWidget(self.directions_check, 1, 2)
         controls.addWidget(QLabel("Click sets"), 2, 0)
         controls.addWidget(self.target_combo, 2, 1)
+        self.reset_view_button = QToolButton()
+        self.reset_view_button.setText("Reset view")
+        self.reset_view_button.setToolTip("show all the points and the composition again (Home, or double-click "
+                                          "the plot background)")
+        self.reset_view_button.clicked.connect(self.reset_view)
+        controls.addWidget(self.reset_view_button, 2, 2)
         controls.setColumnStretch(1, 1)
         controls.setColumnStretch(2, 1)
         hover = QHBoxLayout()
@@ -260,15 +261,25 @@ class LatentPlotPanel(QWidget):
                         (self.current, 10)):
             item.setZValue(z)
             self.plot_item.addItem(item)
-        self.legend = pg.LegendItem(offset=(-8, 8), sampleType=_StaticSample, labelTextColor=foreground,
-                                    brush=pg.mkBrush(background.red(), background.green(), background.blue(), 200))
-        self.legend.setParentItem(self.view_box)
-        self._legend_samples: list[pg.ScatterPlotItem] = []
+        # The legend is a line of text under the plot, never over the points it explains.
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self._legend_entries: list[str] = []
+        # Where the composition is when it lies off the plot: an arrow at the edge, pointing to it.
+        self.edge_marker = pg.ArrowItem(headLen=16, tailLen=10, tailWidth=4, pen=pg.mkPen("k", width=1),
+                                        brush=pg.mkBrush("#ffd400"))
+        self.edge_marker.setZValue(11)
+        self.edge_marker.setVisible(False)
+        self.edge_marker.setToolTip("the composition lies off the plot in this direction; Reset view (Home) shows "
+                                    "it and the data")
+        self.plot_item.addItem(self.edge_marker, ignoreBounds=True)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(controls)
         lay.addWidget(self.plot_widget, 1)
+        lay.addWidget(self.legend)
         lay.addWidget(self.projection_label)
         lay.addLayout(hover)
         lay.addLayout(status_row)
@@ -278,6 +289,11 @@ class LatentPlotPanel(QWidget):
         self.directions_check.toggled.connect(self._update_directions)
         self.plot_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.sigTransformChanged.connect(self._orient_arrows)
+        self.view_box.sigTransformChanged.connect(self._place_edge_marker)
+        self.view_box.sigRangeChanged.connect(self._place_edge_marker)  # at once; the transform follows later
+        home = QShortcut(QKeySequence(Qt.Key.Key_Home), self)
+        home.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        home.activated.connect(self.reset_view)
         self.plot_widget.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
     # --- public ----------------------------------------------------------------------------------
@@ -292,9 +308,15 @@ class LatentPlotPanel(QWidget):
             self.slot_combo.setCurrentIndex(k)
 
     def set_colour_attribute(self, attribute: str | None) -> None:
-        k = self.colour_combo.findText(attribute or NO_COLOUR)
+        k = self.colour_combo.findData(attribute) if attribute else self.colour_combo.findText(NO_COLOUR)
         if k >= 0:
             self.colour_combo.setCurrentIndex(k)
+
+    @property
+    def colour_attribute(self) -> str | None:
+        """The attribute the points are coloured by (its internal name), or None."""
+        data = self.colour_combo.currentData()
+        return str(data) if data is not None else None
 
     @property
     def projection(self) -> Any:
@@ -328,12 +350,12 @@ class LatentPlotPanel(QWidget):
             combo.clear()
         if model is not None:
             for spec in model.slots:
-                self.slot_combo.addItem(spec.title, spec.name)
-                self.target_combo.addItem(spec.title, spec.name)
+                self.slot_combo.addItem(slot_title(spec), spec.name)
+                self.target_combo.addItem(slot_title(spec), spec.name)
         self.colour_combo.addItem(NO_COLOUR)
         if dataset is not None:
             for attribute in dataset.schema:
-                self.colour_combo.addItem(attribute.name)
+                self.colour_combo.addItem(attribute_title(attribute.name), attribute.name)
         for combo in (self.slot_combo, self.target_combo, self.colour_combo):
             combo.blockSignals(False)
         self._clear_plot()
@@ -352,9 +374,9 @@ class LatentPlotPanel(QWidget):
         if slot is None or self.service.model is None or self.service.items is None:
             return
         attribute = next((s.attribute for s in self.service.model.slots if s.name == slot), None)
-        if attribute and self.colour_combo.findText(attribute) >= 0:
+        if attribute and self.colour_combo.findData(attribute) >= 0:
             self.colour_combo.blockSignals(True)
-            self.colour_combo.setCurrentIndex(self.colour_combo.findText(attribute))
+            self.colour_combo.setCurrentIndex(self.colour_combo.findData(attribute))
             self.colour_combo.blockSignals(False)
         if self.follow_check.isChecked():  # clicks fill the slot on show, unless the user unhooked them
             k = self.target_combo.findData(slot)
@@ -373,7 +395,7 @@ class LatentPlotPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        self.plot_item.setTitle(f"projecting {slot}…", size="10pt")
+        self.plot_item.setTitle(f"projecting {attribute_title(slot)}…", size="10pt")
         self.status.setText("encoding and projecting the dataset's latents…")
         asked: list[Any] = []  # the future, once there is one: progress of a replaced projection is not shown
         progress = gui_callback(lambda *args: asked and self._projecting.is_newest(asked[0]) and
@@ -411,7 +433,8 @@ class LatentPlotPanel(QWidget):
         total = len(self.service.items) if self.service.items is not None else len(self._indices)
         shown = f"{len(self._indices):,} of {total:,} items" if len(self._indices) < total else f"{total:,} items"
         explained = getattr(projection, "explained", (0.0, 0.0))
-        title = f"{slot}: {shown}, {projection.method.upper()}" + (" (pooled)" if projection.pooled else "")
+        title = (f"{attribute_title(slot)}: {shown}, {projection.method.upper()}"
+                 + (" (pooled)" if projection.pooled else ""))
         self.plot_item.setTitle(title, size="10pt")
         self.projection_label.setText(self._describe_projection(slot, projection))
         self._end_busy("")  # the title, the axes and the projection label say what the service's note would
@@ -435,10 +458,12 @@ class LatentPlotPanel(QWidget):
             return f"Each point: one item's {slot} code, projected to 2-D by {method}."
         if projection.pooled and len(spec.shape) == 3:
             c, h, w = spec.shape
-            return (f"Each point: one item's {spec.title} code, a spatial {c}×{h}×{w} tensor pooled (averaged over "
+            return (f"Each point: one item's {slot_title(spec).lower()} code, a spatial {c}×{h}×{w} tensor pooled "
+                    "(averaged over "
                     f"its {h}×{w} positions) to {c} values, then projected to 2-D by {method}.")
         what = "spatial " + "×".join(map(str, spec.shape)) + " tensor flattened to" if spec.spatial else "vector of"
-        return f"Each point: one item's {spec.title} code ({what} {spec.size} values), projected to 2-D by {method}."
+        return (f"Each point: one item's {slot_title(spec).lower()} code ({what} {spec.size} values), projected "
+                f"to 2-D by {method}.")
 
     def _clear_plot(self) -> None:
         self.projection_label.setText("")
@@ -450,18 +475,18 @@ class LatentPlotPanel(QWidget):
         for group in self.groups:
             group.setData(x=[], y=[])
         self.current.setData(x=[], y=[])
+        self.edge_marker.setVisible(False)
         self.path.setData(x=[], y=[])
         self.hover_ring.setData(x=[], y=[])
         self._clear_arrows()
-        self.legend.clear()
+        self._show_legend([])
 
     # --- colours and legend ------------------------------------------------------------------------------
     def _recolour(self, *_: Any) -> None:
         """Split the points into colour groups (one scatter item each) and rebuild the legend."""
         dataset = self.service.items
-        name = self.colour_combo.currentText()
-        self.legend.clear()
-        self._legend_samples.clear()
+        name = self.colour_attribute or ""
+        entries: list[tuple[QColor, str]] = []
         n = len(self._indices)
         if dataset is None or n == 0 or name in ("", NO_COLOUR):
             groups = [(np.arange(n), OTHER, "")]
@@ -472,17 +497,25 @@ class LatentPlotPanel(QWidget):
         for item, (rows, colour, label) in zip(self.groups, groups):
             brush = self._brush(colour)
             item.setData(x=self._xy[rows, 0], y=self._xy[rows, 1], brush=brush)
-            if label and len(self._legend_samples) < LEGEND_ROWS:
-                sample = pg.ScatterPlotItem(size=9, pen=self._point_pen, brush=brush, symbol="o")
-                self._legend_samples.append(sample)
-                self.legend.addItem(sample, label)
+            if label and len(entries) < LEGEND_ROWS:
+                entries.append((colour, label))
         for item in self.groups[len(groups):]:
             item.setData(x=[], y=[])
-        hidden = len([g for g in groups if g[2]]) - len(self._legend_samples)
+        hidden = len([g for g in groups if g[2]]) - len(entries)
+        self._show_legend(entries, hidden)
+
+    def legend_entries(self) -> list[str]:
+        """The labels the legend shows, in order (without the "… N more" note)."""
+        return list(self._legend_entries)
+
+    def _show_legend(self, entries: list[tuple[QColor, str]], hidden: int = 0) -> None:
+        self._legend_entries = [label for _, label in entries]
+        parts = [f'<span style="color:{colour.name()}; font-size:12pt;">●</span>&nbsp;{html.escape(label)}'
+                 for colour, label in entries]
         if hidden > 0:
-            filler = pg.ScatterPlotItem(size=1, pen=None, brush=None)
-            self._legend_samples.append(filler)
-            self.legend.addItem(filler, f"… {hidden} more")
+            parts.append(f"… {hidden} more")
+        self.legend.setText("&nbsp;&nbsp; ".join(parts))
+        self.legend.setVisible(bool(parts))
 
     def _on_colour_chosen(self, *_: Any) -> None:
         """Recolour; a slot without an attribute of its own draws the colour attribute's directions."""
@@ -514,6 +547,7 @@ class LatentPlotPanel(QWidget):
             return
         self._current_xy = xy
         self.current.setData(x=[float(xy[0])], y=[float(xy[1])])
+        self._place_edge_marker()
 
     def _on_composition(self, composition: Any) -> None:
         slot = self.slot
@@ -538,6 +572,46 @@ class LatentPlotPanel(QWidget):
         else:
             self.path.setData(x=xy[:, 0], y=xy[:, 1])
 
+    def reset_view(self) -> None:
+        """Fit the view to the points and the composition's star (a stray drag or a far direction step can leave
+        either off the plot)."""
+        if len(self._xy) == 0:
+            return
+        points = self._xy if self._current_xy is None else np.vstack([self._xy, self._current_xy[None]])
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        pad = np.maximum((hi - lo) * 0.05, 1e-6)
+        self.view_box.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
+                               yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
+
+    def star_off_plot(self) -> bool:
+        """Whether the composition's point lies outside the visible range (the edge arrow then points to it)."""
+        if self._current_xy is None:
+            return False
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        x, y = float(self._current_xy[0]), float(self._current_xy[1])
+        return not (x0 <= x <= x1 and y0 <= y <= y1)
+
+    def _place_edge_marker(self, *_: Any) -> None:
+        """Put the arrow at the edge of the view nearest the way to the star, pointing at it."""
+        if not self.star_off_plot():
+            self.edge_marker.setVisible(False)
+            return
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        pw, ph = (abs(v) for v in self.view_box.viewPixelSize())
+        margin_x, margin_y = 14 * pw, 14 * ph
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        target = np.asarray(self._current_xy, np.float64)
+        offset = target - centre
+        half = np.array([(x1 - x0) / 2 - margin_x, (y1 - y0) / 2 - margin_y])
+        scale = min(half[k] / abs(offset[k]) if abs(offset[k]) > 0 else np.inf for k in range(2))
+        edge = centre + offset * min(1.0, max(0.0, float(scale)))
+        a = self.view_box.mapViewToScene(QPointF(float(edge[0]), float(edge[1])))
+        b = self.view_box.mapViewToScene(QPointF(float(target[0]), float(target[1])))
+        dx, dy = b.x() - a.x(), b.y() - a.y()
+        self.edge_marker.setPos(float(edge[0]), float(edge[1]))
+        self.edge_marker.setStyle(angle=float(np.degrees(np.arctan2(-dy, -dx))))
+        self.edge_marker.setVisible(True)
+
     # --- directions -----------------------------------------------------------------------------------------
     def _clear_arrows(self) -> None:
         for item in (*self._arrow_shafts, *self._arrow_heads, *self._arrow_labels):
@@ -556,7 +630,7 @@ class LatentPlotPanel(QWidget):
         own = next((s.attribute for s in model.slots if s.name == slot), None)
         if own is not None and own in dataset.schema.names:
             return own
-        colour = self.colour_combo.currentText()
+        colour = self.colour_attribute or ""
         return colour if colour not in ("", NO_COLOUR) and colour in dataset.schema.names else None
 
     def _sync_directions_check(self) -> str | None:
@@ -565,7 +639,7 @@ class LatentPlotPanel(QWidget):
         self.directions_check.setEnabled(attribute is not None)
         dataset = self.service.items
         if attribute is not None:
-            self.directions_check.setToolTip(f"{DIRECTIONS_TIP}: one per value of {attribute}")
+            self.directions_check.setToolTip(f"{DIRECTIONS_TIP}: one per value of {attribute_title(attribute)}")
         elif dataset is not None and len(dataset.schema) == 0:
             self.directions_check.setToolTip("the dataset has no attribute labels, so there are no directions")
         else:
@@ -603,7 +677,7 @@ class LatentPlotPanel(QWidget):
         tips = middle[None] + reach * np.asarray(directions.directions, np.float32)[present]
         xy = np.asarray(self.service.project_latent(slot, np.vstack([middle[None], tips])), np.float32)
         start, ends = xy[0], arrow_ends(xy[0], xy[1:], self._xy)
-        colour_by = self.colour_combo.currentText()
+        colour_by = self.colour_attribute
         colours = (value_colours(len(directions.values), self.service.items.schema[directions.attribute].rgb)
                    if colour_by == directions.attribute else None)
         background = self.palette().color(QPalette.ColorRole.Base)
@@ -633,7 +707,8 @@ class LatentPlotPanel(QWidget):
             self._arrow_segments.append((QPointF(float(start[0]), float(start[1])), QPointF(float(end[0]),
                                                                                               float(end[1]))))
         self._orient_arrows()
-        self.status.setText(f"arrows: direction of each {directions.attribute} value in {slot} (linear SVM "
+        self.status.setText(f"arrows: direction of each {attribute_title(directions.attribute)} value in "
+                            f"{attribute_title(slot)} (linear SVM "
                             f"normal, accuracy {directions.accuracy:.0%}), from the middle of the value centres; "
                             "lengths scaled together to fit the plot")
 
@@ -676,7 +751,7 @@ class LatentPlotPanel(QWidget):
     def describe_item(self, index: int) -> str:
         values = self.service.items.values(index)
         target = self.target_combo.currentText()
-        return f"item {index}\n" + "\n".join(f"{k}: {v}" for k, v in values.items()) + \
+        return f"item {index}\n" + "\n".join(value_phrase(k, v) for k, v in values.items()) + \
             (f"\nclick: put into {target}" if target else "")
 
     def _on_mouse_clicked(self, event: Any) -> None:
@@ -686,6 +761,9 @@ class LatentPlotPanel(QWidget):
         if row is not None:
             event.accept()
             self.click_item(int(self._indices[row]))
+        elif event.double() and self.view_box.sceneBoundingRect().contains(event.scenePos()):
+            event.accept()
+            self.reset_view()
 
     def click_item(self, index: int) -> None:
         """What a click on a point does: the item goes into the chosen slot."""

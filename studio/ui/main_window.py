@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QScreen
 from PySide6.QtWidgets import (
     QApplication,
@@ -78,6 +78,8 @@ class ExportDialog(QDialog):
     def __init__(self, title: str, frames: int | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
+        # wide enough for the whole title in the title bar (window managers cut it to the dialog's width)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance(title) + 160)
         self.scale = QSpinBox()
         self.scale.setRange(1, 16)
         self.scale.setValue(4)
@@ -347,6 +349,7 @@ class MainWindow(QMainWindow):
         self.composer.slot_activated.connect(self._on_slot_activated)
         self.composer.status_changed.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.training.checkpoint_loaded.connect(self._on_training_checkpoint_loaded)
+        self.training.confirm_use = self.confirm_replacing_composition
         self.training.job_started.connect(self._on_job_started)
         self.training.job_ended.connect(self._on_job_ended)
         self.training.progressed.connect(self._on_training_progress)
@@ -404,6 +407,35 @@ class MainWindow(QMainWindow):
             return
         slot = self._active_slot if self._active_slot in model.slot_names else model.slot_names[0]
         self._put_item(slot, item)
+
+    def confirm_replacing_composition(self, path: Path) -> bool:
+        """Before "Use in composer": a checkpoint of the same method on the same data keeps the composition and
+        its undo history (the composer keeps them when the slots match); another one would replace them, so ask
+        first, when there is something to lose."""
+        model = self.service.model
+        if model is None or self.composer.undo_stack.count() == 0:
+            return True
+        try:
+            described = self.service.describe_checkpoint(path)
+        except StudioError:
+            return True  # loading it says what is wrong
+        if described.method == model.method and (described.dataset_spec or "") == (model.dataset_spec or ""):
+            return True
+        return self.ask_replace_composition(described)
+
+    def ask_replace_composition(self, described: Any) -> bool:
+        """Yes or no (a separate method so tests can answer without a modal box)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Replace the composition?")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(f"The checkpoint is a {described.method} model on {described.dataset_spec or 'other data'}; "
+                    "its slots differ from the composition's.")
+        box.setInformativeText("Using it starts a new composition and clears the undo history. Save the project "
+                               "first (Ctrl+S) to keep this one.")
+        use = box.addButton("Use It", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is use
 
     def _on_training_checkpoint_loaded(self, path) -> None:
         self.tabs.setCurrentIndex(0)
@@ -478,7 +510,7 @@ class MainWindow(QMainWindow):
         self.reporter.report(exc)
 
     def choose_dataset_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open Dataset Folder (images + attributes.csv)",
+        folder = QFileDialog.getExistingDirectory(self, "Open Dataset Folder",
                                                   self.settings.value("dirs/dataset", str(Path.home())))
         if folder:
             self.settings.set_value("dirs/dataset", folder)
@@ -492,8 +524,17 @@ class MainWindow(QMainWindow):
             self.settings.set_value("dirs/model", str(Path(path).parent))
             self.open_model(path)
 
+    def start_folder(self, key: str) -> Path:
+        """Where a file dialog opens: the folder last used for this kind of file (remembered in the settings),
+        else the user's documents folder (never the working directory the app happened to start in)."""
+        last = self.settings.value(key, "")
+        if last and Path(last).is_dir():
+            return Path(last)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return Path(documents) if documents and Path(documents).is_dir() else Path.home()
+
     def choose_project_to_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Project", self.settings.value("dirs/project", ""),
+        path, _ = QFileDialog.getOpenFileName(self, "Open Project", str(self.start_folder("dirs/project")),
                                               PROJECT_FILTER)
         if path:
             self.settings.set_value("dirs/project", str(Path(path).parent))
@@ -526,8 +567,8 @@ class MainWindow(QMainWindow):
 
     def choose_project_to_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save Project",
-                                              str(Path(self.settings.value("dirs/project", "")) /
-                                                  "composition.studio.json"), PROJECT_FILTER)
+                                              str(self.start_folder("dirs/project") / "composition.studio.json"),
+                                              PROJECT_FILTER)
         if path:
             self.settings.set_value("dirs/project", str(Path(path).parent))
             self._run_export(lambda: self.composer.save_project(path), "Saved project")
@@ -580,7 +621,7 @@ class MainWindow(QMainWindow):
         dialog = ExportDialog(title, frames, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        start = Path(self.settings.value("dirs/export", str(Path.home()))) / default_name
+        start = self.start_folder("dirs/export") / default_name
         path, _ = QFileDialog.getSaveFileName(self, title, str(start), file_filter)
         if not path:
             return None

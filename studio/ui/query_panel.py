@@ -6,12 +6,32 @@ from __future__ import annotations
 
 import random
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.data.schema import AttributeSchema
+from studio.ui.names import attribute_title
 
 ANY = "(any)"
+#: The answer under the buttons always takes this many lines, so the buttons never move as its text changes.
+RESULT_LINES = 3
+
+
+def colour_swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
+    """A small filled square of a colour value, as the browser's filters show it."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(*rgb))
+    return QIcon(pixmap)
 
 
 class QueryPanel(QWidget):
@@ -31,6 +51,9 @@ class QueryPanel(QWidget):
         self.random_button.setToolTip("choose a random value for every attribute")
         self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
+        self.result_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.result_label.setFixedHeight(self.result_label.fontMetrics().lineSpacing() * RESULT_LINES + 4)
         buttons = QHBoxLayout()
         buttons.addWidget(self.random_button)
         buttons.addStretch(1)
@@ -56,10 +79,15 @@ class QueryPanel(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
             combo.addItem(ANY)
-            combo.addItems(list(attribute.values))
+            for code, value in enumerate(attribute.values):
+                if attribute.rgb is not None:
+                    combo.addItem(colour_swatch(attribute.rgb[code]), value)
+                else:
+                    combo.addItem(value)
             combo.setCurrentIndex(1)
-            combo.setToolTip(f"{attribute.name}: {attribute.cardinality} values; {ANY} leaves it to the cover set")
-            self.form.addRow(attribute.name.replace("_", " "), combo)
+            combo.setToolTip(f"{attribute_title(attribute.name)}: {attribute.cardinality} values; {ANY} leaves it "
+                             "to the cover set")
+            self.form.addRow(attribute_title(attribute.name), combo)
             self._combos[attribute.name] = combo
         enabled = bool(attributes)
         self.synthesise_button.setEnabled(enabled)
@@ -81,4 +109,6 @@ class QueryPanel(QWidget):
             combo.setCurrentIndex(random.randrange(1, combo.count()))
 
     def show_result(self, text: str) -> None:
+        """The answer, in a box of fixed height; the whole text is in the tooltip too."""
         self.result_label.setText(text)
+        self.result_label.setToolTip(text)

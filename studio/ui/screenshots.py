@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             tab.set_dataset("fonts:tiny")
             tab.resolution_combo.setCurrentIndex(tab.resolution_combo.findData(32))
             tab.set_method("gzs")
+            tab.apply_recipe(None)  # a short run of the method's defaults, not the CPU recipe's 20 minutes
             tab.steps_spin.setValue(steps)
             tab.batch_spin.setValue(4)
             tab.sample_spin.setValue(max(1, steps // 6))
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             run_tiny_training(max(args.train_steps, 300), keep_running_for_screenshot=True)
             model = tab.selected_checkpoint()
         window.start_session(model, prompt=False)
-        wait("the model and its dataset", lambda: service.model is not None and service.items is not None)
+        wait("the model and its dataset", lambda: service.model is not None and service.items is not None
+             and window.browser.dataset is not None and window.composer.image is not None)
         window.tabs.setCurrentIndex(0)
         dataset = service.items
         slots = window.composer.slot_names()

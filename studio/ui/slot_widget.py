@@ -40,8 +40,12 @@ from studio.service.composition import (
 from studio.slots import SlotSpec
 from studio.ui.image_view import ImageView
 from studio.ui.mime import decode_items, image_files
+from studio.ui.names import slot_title, value_phrase
 
 T_STEPS = 1000          # slider resolution of t in [0, 1]
+#: What Lock means, everywhere: the slot keeps its value until unlocked (undo and redo still step through it).
+LOCK_TIP = ("lock this slot: it keeps its value; drops, its own sliders, Swap, Clear, Clear all, the global "
+            "slider and Synthesise leave it alone until it is unlocked (L)")
 WEIGHT_STEPS = 100      # slider resolution of a mixture weight in [0, 1]
 AMOUNT_STEPS = 300      # slider ticks on each side of zero for a direction step
 
@@ -146,6 +150,7 @@ class SourceTile(QFrame):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._fingerprint = fingerprint
+        self.locked = False  # the card's slot is locked: drops are refused (the card sets this)
         self.setAcceptDrops(True)
         self.setObjectName("sourceTile")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -177,14 +182,14 @@ class SourceTile(QFrame):
 
     # drag and drop -------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
-        if drop_payload(event.mimeData(), self._fingerprint()) is None:
+        if self.locked or drop_payload(event.mimeData(), self._fingerprint()) is None:
             event.ignore()
             return
         event.acceptProposedAction()
         self._set_highlight(True)
 
     def dragMoveEvent(self, event) -> None:
-        if drop_payload(event.mimeData(), self._fingerprint()) is None:
+        if self.locked or drop_payload(event.mimeData(), self._fingerprint()) is None:
             event.ignore()
         else:
             event.acceptProposedAction()
@@ -194,7 +199,7 @@ class SourceTile(QFrame):
 
     def dropEvent(self, event) -> None:
         self._set_highlight(False)
-        payload = drop_payload(event.mimeData(), self._fingerprint())
+        payload = None if self.locked else drop_payload(event.mimeData(), self._fingerprint())
         if payload is None:
             event.ignore()
             return
@@ -251,14 +256,14 @@ class SlotWidget(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
         # header: title, shape, buttons
-        self.title = QLabel(spec.title)
+        self.title = QLabel(slot_title(spec))
         self.title.setStyleSheet("font-weight: bold; font-size: 11pt;")
         shape = "×".join(str(s) for s in spec.shape)
         self.shape_label = QLabel(f"spatial {shape}" if spec.spatial else f"{shape}-d")
         self.shape_label.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         self.shape_label.setToolTip(f"slot '{spec.name}'" + (f", attribute '{spec.attribute}'" if spec.attribute
                                                             else "") + f", latent shape {shape}")
-        self.lock_button = self._tool("Lock", "lock this slot: the global slider leaves it alone (L)", True)
+        self.lock_button = self._tool("Lock", LOCK_TIP, True)
         self.lock_button.setMinimumWidth(self.lock_button.fontMetrics().horizontalAdvance("Locked") + 14)
         self.swap_button = self._tool("Swap", "swap sources A and B (S)")
         self.clear_button = self._tool("Clear", "clear this slot (Delete)")
@@ -313,7 +318,7 @@ class SlotWidget(QFrame):
         grid = QGridLayout(self.directions_box)
         grid.setContentsMargins(0, 0, 0, 0)
         self.direction_combo = QComboBox()
-        self.direction_combo.setMinimumContentsLength(10)
+        self.direction_combo.setMinimumContentsLength(18)  # "Background colour: yellow" reads whole
         self.direction_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.amount_slider = QSlider(Qt.Orientation.Horizontal)
         self.amount_slider.setRange(-AMOUNT_STEPS, AMOUNT_STEPS)
@@ -405,10 +410,18 @@ class SlotWidget(QFrame):
         self.slider.blockSignals(True)
         self.slider.setValue(round(value.t * T_STEPS))
         self.slider.blockSignals(False)
-        self.slider.setEnabled(has_b)
+        # a locked slot keeps its value: nothing on the card may change it until it is unlocked
+        free = not value.locked
+        self.slider.setEnabled(has_b and free)
         self.t_label.setText(f"t = {value.t:.2f}" if has_b else "A only")
-        self.swap_button.setEnabled(has_b or value.a is not None)
-        self.clear_button.setEnabled(value != SlotValue(locked=value.locked))
+        self.swap_button.setEnabled((has_b or value.a is not None) and free)
+        self.clear_button.setEnabled(value != SlotValue(locked=value.locked) and free)
+        self.amount_slider.setEnabled(bool(self._direction_choices) and free)
+        self.direction_combo.setEnabled(bool(self._direction_choices) and free)
+        for row in self._part_rows:
+            row.setEnabled(free)
+        for tile in (self.tile_a, self.tile_b, self.tile_mix):
+            tile.locked = value.locked
         self.lock_button.blockSignals(True)
         self.lock_button.setChecked(value.locked)
         self.lock_button.setText("Locked" if value.locked else "Lock")
@@ -423,12 +436,14 @@ class SlotWidget(QFrame):
         self.direction_combo.blockSignals(True)
         self.direction_combo.clear()
         for attribute, val in self._direction_choices:
-            self.direction_combo.addItem(f"{attribute} = {val}")
+            self.direction_combo.addItem(value_phrase(attribute, val))
+            self.direction_combo.setItemData(self.direction_combo.count() - 1, value_phrase(attribute, val),
+                                             Qt.ItemDataRole.ToolTipRole)
         self.direction_combo.blockSignals(False)
         self.direction_status.setText(status)
         has = bool(self._direction_choices)
-        self.direction_combo.setEnabled(has)
-        self.amount_slider.setEnabled(has)
+        self.direction_combo.setEnabled(has and not self._value.locked)
+        self.amount_slider.setEnabled(has and not self._value.locked)
         self._show_step(self._value.steps[0] if self._value.steps else None)
 
     def set_active(self, active: bool) -> None:
@@ -446,7 +461,7 @@ class SlotWidget(QFrame):
             self._edit(swap_sources(self._value), "swap A/B")
 
     def _edit(self, value: SlotValue, text: str, merge_key: str | None = None) -> None:
-        self.edited.emit(self.spec.name, value, f"{self.spec.title}: {text}", merge_key)
+        self.edited.emit(self.spec.name, value, f"{slot_title(self.spec)}: {text}", merge_key)
 
     def _new_gesture(self) -> None:
         self._gesture += 1

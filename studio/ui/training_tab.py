@@ -208,6 +208,7 @@ class ConfigForm(QWidget):
 #: Figures a method logs beside its losses that are not losses (a gradient norm, LORD's stage number): plotted
 #: on the loss axis they would dwarf the curves, so the plot leaves them to metrics.jsonl and tensorboard.
 DIAGNOSTIC_PREFIXES = ("grad_norm", "stage")
+ENDED = ("finished", "cancelled", "failed")
 
 
 def is_diagnostic(name: str) -> bool:
@@ -355,6 +356,9 @@ class TrainingTab(QWidget):
         self.job = None
         self._relays: list[tuple[Any, Any]] = []
         self._last_step = 0
+        self._state = ""  # the job's state as last shown
+        #: asked before "Use in composer" loads a checkpoint (the main window: would it replace the composition?)
+        self.confirm_use: Any = None
         self._started_at = 0.0
 
         self._build_form()
@@ -372,6 +376,7 @@ class TrainingTab(QWidget):
         layout.addWidget(splitter)
         self._on_method_changed()
         self._set_running(False)
+        self.device_combo.currentTextChanged.connect(self._on_device_changed)
 
     # --- building ---------------------------------------------------------------------------------------
     def _build_form(self) -> None:
@@ -646,7 +651,25 @@ class TrainingTab(QWidget):
             self.recipe_combo.addItem(name, name)
             self.recipe_combo.setItemData(self.recipe_combo.count() - 1, recipe.summary, Qt.ItemDataRole.ToolTipRole)
         self.recipe_combo.setEnabled(bool(method.recipes))
+        self.apply_recipe(self.auto_recipe())
         self._update_out_placeholder()
+
+    def auto_recipe(self) -> str | None:
+        """What ``studio train`` takes when no --recipe is given (``auto``): the method's ``cpu`` recipe when the
+        run's device is the CPU ("auto" resolves as the service's own device did), else none."""
+        method = self.method()
+        if "cpu" not in method.recipes:
+            return None
+        device = self.device_combo.currentText()
+        resolved = str(getattr(self.service, "device", "cpu")) if device == "auto" else device
+        return "cpu" if resolved.startswith("cpu") else None
+
+    def _on_device_changed(self, *_args) -> None:
+        """Follow the device with the recipe, as the CLI would, while the form still holds an automatic choice."""
+        if self.recipe_combo.currentData() in (None, "cpu") and not self.is_running():
+            wanted = self.auto_recipe()
+            if wanted != self.recipe_combo.currentData():
+                self.apply_recipe(wanted)
 
     def apply_recipe(self, name: str | None) -> None:
         """Fill the run settings and hyper-parameters from the method's recipe ``name`` (None: the defaults)."""
@@ -742,7 +765,7 @@ class TrainingTab(QWidget):
             method_options=self.config_form.changed_values())
 
     def _on_choose_dataset_folder(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Dataset folder (images + attributes.csv)")
+        chosen = QFileDialog.getExistingDirectory(self, "Training Data Folder", str(Path.home()))
         if chosen:
             self.dataset_combo.setCurrentText(chosen)
 
@@ -875,10 +898,13 @@ class TrainingTab(QWidget):
         self.plot.add(event.step, event.losses)
         self.progress.setMaximum(max(1, int(event.total)))
         self.progress.setValue(int(event.step))
-        self.rate_label.setText(f"{event.steps_per_s:,.1f} steps/s" if event.steps_per_s else "–")
-        self.eta_label.setText(format_duration(event.eta_s))
         headline = event.losses.get("loss", next(iter(event.losses.values()), float("nan")))
         self.loss_label.setText(f"{headline:.4g}")
+        if self._state in ("starting", "running"):
+            self.rate_label.setText(f"{event.steps_per_s:,.1f} steps/s" if event.steps_per_s else "–")
+            self.eta_label.setText(format_duration(event.eta_s))
+        else:  # a step that ended after Pause or Stop was pressed: the state line names it, nothing runs down
+            self._on_state_changed(self._state)
         self.progressed.emit(event)
 
     def _on_sample(self, step: int, grid: np.ndarray, _path) -> None:
@@ -909,11 +935,16 @@ class TrainingTab(QWidget):
     def _on_finished(self, result) -> None:
         final = Path(getattr(result, "checkpoint", "") or "")
         step = int(getattr(result, "step", self._last_step))
-        numbered = final.parent / f"step-{step:08d}{final.suffix}"
-        if final.name.startswith("last") and numbered.exists():
-            final = numbered
+        kept = getattr(result, "kept", None)  # the numbered checkpoint of the last step, when the run keeps it
+        if kept is not None and Path(kept).exists():
+            final = Path(kept)
         if final.name and final.exists():
             self._add_checkpoint(step, final)
+        if step > 0:  # the bar and the state line both end at the step the run ended at
+            self._last_step = step
+            self.progress.setMaximum(max(self.progress.maximum(), step))
+            self.progress.setValue(step)
+        self._on_state_changed(self.job.state if self.job is not None and self.job.state in ENDED else "finished")
         self.plot.redraw()
         self._set_running(False)
         self._detach()  # an ended job sends nothing more; holding on would keep this tab alive with it
@@ -929,6 +960,10 @@ class TrainingTab(QWidget):
         self.job_ended.emit("failed")
 
     def _on_state_changed(self, state: str) -> None:
+        self._state = state
+        if state not in ("starting", "running"):  # nothing runs down while paused or after the end
+            self.eta_label.setText("–")
+            self.rate_label.setText("–")
         step = f" at step {self._last_step:,}" if self._last_step else ""
         texts = {
             "starting": "Starting… (opening the dataset and building the model)",
@@ -965,6 +1000,8 @@ class TrainingTab(QWidget):
             errors.reporter().report(StudioError(f"{path} no longer exists (older checkpoints are pruned as a run "
                                                  "goes on); choose a newer one"))
             return
+        if self.confirm_use is not None and not self.confirm_use(path):
+            return  # the user kept the composition (the window asked: the new model would replace it)
         self.use_button.setEnabled(False)
         self.state_label.setText(f"Loading {path.name}…")
 
