@@ -27,6 +27,7 @@ from studio.ui.composer import ComposerPanel
 from studio.ui.latent_plot import NO_COLOUR, LatentPlotPanel
 from studio.ui.main_window import MainWindow
 from studio.ui.mime import encode_items
+from studio.ui.names import attribute_title
 from studio.ui.training_tab import TrainingTab
 
 WAIT_MS = 30_000
@@ -120,10 +121,10 @@ def test_deae_toward_value_sliders_move_the_image_and_arrows_are_drawn(qtbot, ui
     card.directions_button.click()
     values = dataset.schema["font_color"].values
     qtbot.waitUntil(lambda: card.direction_combo.count() == len(values), timeout=WAIT_MS)
-    assert [card.direction_combo.itemText(k) for k in range(len(values))] == [f"font_color = {v}" for v in values]
+    assert [card.direction_combo.itemText(k) for k in range(len(values))] == [f"Font colour: {v}" for v in values]
     assert card.amount_slider.isEnabled() and "SVM accuracy" in card.direction_status.text()
     target = next(v for v in values if v != dataset.values(other)["font_color"])
-    card.direction_combo.setCurrentIndex(card.direction_combo.findText(f"font_color = {target}"))
+    card.direction_combo.setCurrentIndex(card.direction_combo.findText(f"Font colour: {target}"))
     start, image = plot.current_xy, composer.image.copy()
     with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
         card.amount_slider.setValue(card.amount_slider.maximum())
@@ -140,7 +141,7 @@ def test_deae_toward_value_sliders_move_the_image_and_arrows_are_drawn(qtbot, ui
     lengths = [np.hypot(*((np.array([b.x(), b.y()]) - np.array([a.x(), a.y()])) / span))
                for a, b in plot._arrow_segments]
     assert max(lengths) == pytest.approx(0.3, rel=1e-3)
-    assert "font_color" in plot.status.text() and "SVM" in plot.status.text()
+    assert "Font colour" in plot.status.text() and "SVM" in plot.status.text()
     shot(composer, "deae_composer")
     shot(plot, "deae_plot")
 
@@ -171,7 +172,7 @@ def test_lord_composes_class_and_content(qtbot, ui_service, tiny_method_run) -> 
     assert plot.directions_check.isEnabled() and plot.directions_attribute() == attribute
     plot.directions_check.setChecked(True)
     qtbot.waitUntil(lambda: len(plot._arrow_heads) > 1, timeout=WAIT_MS)
-    assert f"{attribute} value in content" in plot.status.text()
+    assert f"{attribute_title(attribute)} value in Content" in plot.status.text()
     shot(plot, "lord_plot_content")
     plot.set_colour_attribute(NO_COLOUR)
     assert not plot.directions_check.isEnabled() and not plot._arrow_heads
@@ -314,10 +315,11 @@ def test_training_tab_runs_and_ends_a_tiny_job_of_each_method(qtbot, ui_service,
     tab.set_dataset(unlabelled_fonts_folder if method == "mixing" else "fonts:tiny")
     tab.resolution_combo.setCurrentIndex(tab.resolution_combo.findData(32))
     tab.set_method(method)
+    tab.device_combo.setCurrentText("cpu")
+    tab.apply_recipe(None)  # the method's defaults, not the CPU recipe the form starts with on a CPU
     _, batch, options = tiny_method_options[method]
     tab.steps_spin.setValue(100_000)
     tab.batch_spin.setValue(batch)
-    tab.device_combo.setCurrentText("cpu")
     for spin in (tab.checkpoint_spin, tab.sample_spin):
         spin.setValue(0)
     tab.log_spin.setValue(1)

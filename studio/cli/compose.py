@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interpolate", metavar="SLOT=IDX_A:IDX_B",
                    help="interpolate one slot from item A to item B and write a strip of frames")
     p.add_argument("--frames", type=int, default=9, help="frames of the interpolation strip (default 9)")
+    p.add_argument("--straight", action="store_true",
+                   help="with --interpolate: the plain straight line from A to B in the slot's latent space, not "
+                        "pulled back onto the data where it strays (what the app's sliders do)")
     p.add_argument("--gif", type=Path, default=None, metavar="FILE",
                    help="with --interpolate: also write an animated GIF (forth and back)")
     p.add_argument("--out", type=Path, default=None,
@@ -169,6 +172,7 @@ def _interpolate(service: Any, taken: Composition, args: argparse.Namespace) -> 
     where = f"--interpolate {args.interpolate}"
     value = SlotValue(a=ItemSource(_item(service, a.strip(), where)), b=ItemSource(_item(service, b.strip(), where)))
     composition = taken.with_slot(slot, value)
+    service.follow_data = not args.straight
     frames = service.interpolate(composition, slot, args.frames)
     _describe(service, composition)
     print(f"  {slot} moves to item {value.b.index} over {len(frames)} frames")

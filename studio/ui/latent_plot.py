@@ -308,7 +308,8 @@ class LatentPlotPanel(QWidget):
             self.slot_combo.setCurrentIndex(k)
 
     def set_colour_attribute(self, attribute: str | None) -> None:
-        k = self.colour_combo.findData(attribute) if attribute else self.colour_combo.findText(NO_COLOUR)
+        none = not attribute or attribute == NO_COLOUR
+        k = self.colour_combo.findText(NO_COLOUR) if none else self.colour_combo.findData(attribute)
         if k >= 0:
             self.colour_combo.setCurrentIndex(k)
 
