@@ -67,7 +67,7 @@ def test_desktop_file_metainfo_and_app_id_share_one_reverse_dns_id():
 
 
 def test_pyproject_declares_the_gui_launcher_and_the_cli():
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the installed entry points are checked below
+    tomllib = pytest.importorskip("tomllib")  # 3.11+ (3.10 lacks it); installed entry points: below
     with open(ROOT / "pyproject.toml", "rb") as f:
         project = tomllib.load(f)["project"]
     assert project["gui-scripts"]["attribute-studio"] == "studio.ui.app:main"
@@ -75,7 +75,7 @@ def test_pyproject_declares_the_gui_launcher_and_the_cli():
 
 
 def test_one_version_an_spdx_license_and_the_license_file():
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+ (the project allows 3.10, which lacks it); runs on CI
     with open(ROOT / "pyproject.toml", "rb") as f:
         pyproject = tomllib.load(f)
     project = pyproject["project"]
