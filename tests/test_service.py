@@ -347,6 +347,26 @@ def test_projection_is_fitted_once_reports_progress_and_cancels(service: ModelSe
         service.project_latent("font", np.zeros(service.model.slot("font").size))
 
 
+def test_a_large_projection_first_shows_a_stratified_preview_whose_points_stay(service: ModelService):
+    service.preview_points = 60
+    try:
+        previews = []
+        full = service.project("letter", 240, preview=previews.append)
+    finally:
+        service.preview_points = ModelService.preview_points
+    assert len(previews) == 1
+    first = previews[0]
+    assert len(first.indices) == 60 and "60 of 240" in first.note and len(full.indices) == 240
+    letters = service.dataset.codes[first.indices, 0]
+    assert len(np.unique(letters)) == len(np.unique(service.dataset.codes[:, 0]))  # every letter in the preview
+    shared, in_first, in_full = np.intersect1d(first.indices, full.indices, return_indices=True)
+    assert len(shared) == 60 and np.allclose(first.xy[in_first], full.xy[in_full], atol=1e-5)
+    assert np.all(np.diff(full.indices) > 0)
+    z = service.encode_items(full.indices[-3:])["letter"]
+    assert np.allclose(service.project_latent("letter", z), full.xy[-3:], atol=1e-5)  # rows follow the items
+    assert service.project("letter", 240, preview=previews.append) is full and len(previews) == 1  # kept
+
+
 def _set_event() -> threading.Event:
     event = threading.Event()
     event.set()

@@ -173,7 +173,9 @@ def test_cli_text(service: ModelService, tiny_gzs_run: Path, tmp_path: Path, cap
     text = capsys.readouterr().out
     assert "e, a, d drawn as E, A, D" in text and f"wrote    {out}" in text
     want = TextLineComposer(service).render("BEAD", Composition({"font": SlotValue(a=ItemSource(40))}, ItemSource(3)))
-    assert np.array_equal(np.asarray(Image.open(out)), want.image)
+    # the same line: oneDNN may pick other kernels for other batch sizes, which moves a pixel by a level or two
+    diff = np.abs(np.asarray(Image.open(out)).astype(int) - want.image.astype(int))
+    assert diff.shape == (*want.image.shape[:2], 3) and diff.max() <= 3 and diff.mean() < 0.1, (diff.max(), diff.mean())
 
     assert main(["compose", str(tiny_gzs_run), "--text", "BOX", "--out", str(out), *common]) == 0
     assert "cannot draw 'O' 'X'" in capsys.readouterr().out

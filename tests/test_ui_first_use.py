@@ -272,3 +272,16 @@ def test_use_in_composer_asks_before_another_kind_of_model_replaces_the_composit
     other = tiny_method_run("deae")
     assert not window.confirm_replacing_composition(other) and asked == ["deae"]
     window.close()
+
+
+def test_the_query_panel_opens_with_distinct_colours_for_letter_and_background(qtbot) -> None:
+    """Font and background colour draw on the same values; both on the first one is a red letter on red."""
+    from studio.data.fonts import FontsDataset
+    from studio.ui.query_panel import QueryPanel
+
+    query = QueryPanel()
+    qtbot.addWidget(query)
+    query.set_schema(FontsDataset("small", resolution=32).schema)
+    values = query.values()
+    assert values["font_color"] != values["background_color"]
+    assert values["letter"] == FontsDataset("small", resolution=32).schema["letter"].values[0]

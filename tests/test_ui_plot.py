@@ -144,3 +144,25 @@ def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service) -> None:
     assert plot.point_count() == 0
     assert "cancelled" in plot.status.text()
     assert not plot.progress.isVisible()
+
+
+def test_a_first_sample_fills_the_plot_while_the_rest_encode(qtbot, service, monkeypatch) -> None:
+    monkeypatch.setattr(service, "preview_points", 40)
+    composer = ComposerPanel(service)
+    plot = LatentPlotPanel(service, composer)
+    for w in (composer, plot):
+        qtbot.addWidget(w)
+        w.show()
+    seen: list[tuple[int, str, bool]] = []
+    shown = plot._on_projected
+
+    def record(slot, projection, preliminary=False):
+        shown(slot, projection, preliminary)
+        seen.append((plot.point_count(), plot.plot_item.titleLabel.text, plot.progress.isVisible()))
+
+    monkeypatch.setattr(plot, "_on_projected", record)
+    plot.set_slot("letter")
+    qtbot.waitUntil(lambda: plot.projection is not None and plot.point_count() == len(service.dataset),
+                    timeout=WAIT_MS)
+    assert seen[0][0] == 40 and "more coming" in seen[0][1] and seen[0][2]  # the bar stays while the rest encode
+    assert seen[-1][0] == len(service.dataset) and "more coming" not in seen[-1][1] and not seen[-1][2]

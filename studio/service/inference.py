@@ -86,6 +86,14 @@ class InferenceWorker:
         self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
+def cancel_future(future: Future) -> None:
+    """Cancel a future that no executor owns and wake ``concurrent.futures.wait`` callers: ``Future.cancel`` alone
+    leaves them asleep until their timeout (executors notify them through ``set_running_or_notify_cancel``)."""
+    if future.cancel():
+        with contextlib.suppress(RuntimeError):  # already cancelled and notified
+            future.set_running_or_notify_cancel()
+
+
 class TaskThreads:
     """A few threads for long service calls that mostly wait on the inference worker (projections, fits,
     interpolations), so that they never tie up a caller's thread, the GUI's least of all."""
@@ -190,12 +198,12 @@ class Coalescer:
 
         def fail(error: BaseException) -> None:
             if isinstance(error, Cancelled) and cancel.is_set():
-                future.cancel()
+                cancel_future(future)
             elif future.set_running_or_notify_cancel():
                 future.set_exception(error)
 
         future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
-        self.request(channel, lambda rid: work(rid, cancel), deliver, fail, future.cancel,
+        self.request(channel, lambda rid: work(rid, cancel), deliver, fail, lambda: cancel_future(future),
                      cancel if interrupt else None)
         return future
 

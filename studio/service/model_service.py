@@ -56,7 +56,15 @@ from studio.service.descriptions import (
     describe_config,
 )
 from studio.service.directions import SlotDirections, fit_directions
-from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, TaskThreads, is_cancelled
+from studio.service.inference import (
+    CancelCheck,
+    Cancelled,
+    Coalescer,
+    InferenceWorker,
+    TaskThreads,
+    cancel_future,
+    is_cancelled,
+)
 from studio.service.items import DatasetItems
 from studio.service.jobs import TrainingJob
 from studio.service.latent_cache import LatentCache, checkpoint_fingerprint
@@ -125,6 +133,7 @@ class ModelService:
     direction_items = 4000  # items per attribute-direction fit
     manifold_items = 2000  # training items whose latents tell where a slot's data lies
     opening_sample = 96  # items tried for the opening composition (encoded and drawn back while a model opens)
+    preview_points = 1000  # items of a first, quick projection shown while the rest encode
     #: Interpolations (slot and global sliders, strips, GIFs) stay on the data (see data_manifold); False: the
     #: plain straight line A->B.
     follow_data = True
@@ -431,7 +440,7 @@ class ModelService:
                 result = fn(cancel)
             except Cancelled:
                 if cancel.is_set():
-                    future.cancel()
+                    cancel_future(future)
                 elif future.set_running_or_notify_cancel():
                     future.set_exception(Cancelled("cancelled"))
             except BaseException as e:
@@ -450,8 +459,9 @@ class ModelService:
         return self._task(lambda _cancel: fn(*args, **kwargs), None)
 
     def project_async(self, slot: str, max_points: int = 20000, progress: Progress = None,
-                      channel: str | None = None) -> Future[Projection]:
-        return self._task(lambda cancel: self.project(slot, max_points, progress, cancel), channel)
+                      channel: str | None = None,
+                      preview: Callable[[Projection], None] | None = None) -> Future[Projection]:
+        return self._task(lambda cancel: self.project(slot, max_points, progress, cancel, preview), channel)
 
     def directions_async(self, slot: str, attribute: str | None = None,
                          channel: str | None = None) -> Future[SlotDirections]:
@@ -793,9 +803,13 @@ class ModelService:
 
     # --- projections ------------------------------------------------------------------------------
     def project(self, slot: str, max_points: int = 20000, progress: Progress = None,
-                cancel: CancelCheck = None) -> Projection:
+                cancel: CancelCheck = None, preview: Callable[[Projection], None] | None = None) -> Projection:
         """2-D PCA of a slot's latents over up to ``max_points`` items (seeded, stratified by the slot's
-        attribute). The PCA is fitted once per (model, dataset, slot), kept on disk too, and reused."""
+        attribute). The PCA is fitted once per (model, dataset, slot), kept on disk too, and reused.
+
+        ``preview`` is called first with a projection of a stratified ``preview_points`` of those items when the
+        whole set is larger: on a first start encoding thousands of items takes half a minute on a CPU, and a plot
+        that fills in beats an empty one. The preview's PCA is the one kept, so its points do not move after."""
         state = self._state
         _, info = state.need_model()
         dataset, dinfo = state.need_dataset()
@@ -810,18 +824,38 @@ class ModelService:
         if spec.attribute is not None and spec.attribute in dataset.schema.names:
             labels = dataset.codes[:, dataset.schema.position(spec.attribute)]
         indices = sample_indices(len(dataset), int(max_points), seed=0, labels=labels)
+        first = np.arange(len(indices))
+        if preview is not None and len(indices) > self.preview_points:
+            first = sample_indices(len(indices), self.preview_points, seed=0,
+                                   labels=None if labels is None else labels[indices])
+        rest = np.setdiff1d(np.arange(len(indices)), first)
+        share_first = len(first) / max(1, len(indices))
+
+        def encode(positions: np.ndarray, start: float, share: float) -> np.ndarray:
+            scaled = None if progress is None else (lambda f: progress(start + share * float(f)))
+            return self._encode_items(state, indices[positions], scaled, cancel,
+                                      keep=lambda d: {slot: pool_features(d[slot], spec.shape)[0]})[slot]
+
+        pooled = spec.spatial
         with self._busy(f"projecting slot {slot}"):
-            features = self._encode_items(state, indices, progress, cancel,
-                                          keep=lambda d: {slot: pool_features(d[slot], spec.shape)[0]})[slot]
-            pooled = spec.spatial
+            features = encode(first, 0.0, share_first)
             fit = self._pca_fit(state, slot, features)
+            if len(rest):
+                preview(self._projection(indices[first], fit.transform(features), fit, pooled, len(dataset), slot))
+                features = np.concatenate([features, encode(rest, share_first, 1.0 - share_first)])
+                order = np.argsort(np.concatenate([first, rest]), kind="stable")  # back to the sorted items
+                features = features[order]
             xy = fit.transform(features)
-        share = sum(fit.explained)
-        note = (f"PCA of {len(indices):,} of {len(dataset):,} items; the two axes explain {share:.0%} of the "
-                "variance" + ("; the spatial code is averaged over space first" if pooled else ""))
-        projection = Projection(indices, xy, "pca", pooled, note, slot, fit.explained)
+        projection = self._projection(indices, xy, fit, pooled, len(dataset), slot)
         self._projections[key] = projection
         return projection
+
+    @staticmethod
+    def _projection(indices: np.ndarray, xy: np.ndarray, fit: PcaFit, pooled: bool, total: int,
+                    slot: str) -> Projection:
+        note = (f"PCA of {len(indices):,} of {total:,} items; the two axes explain {sum(fit.explained):.0%} of the "
+                "variance" + ("; the spatial code is averaged over space first" if pooled else ""))
+        return Projection(indices, xy, "pca", pooled, note, slot, fit.explained)
 
     def project_latent(self, slot: str, latent: np.ndarray) -> np.ndarray:
         """``(k, size)`` (or one ``(size,)``) latents -> ``(k, 2)`` with the slot's fitted PCA."""
@@ -956,8 +990,10 @@ class ModelService:
             if wait:
                 for job in self._jobs:
                     job.wait()
-        self._tasks.shutdown(wait=False)  # their torch work is on the worker, which the next line ends
         self._worker.shutdown(wait=wait)
+        # then the task threads: their torch work was on the worker, so what is left of them fails fast; waiting
+        # means none still writes into the cache (a smoke test removes its scratch cache right after)
+        self._tasks.shutdown(wait=wait)
 
     @contextmanager
     def _busy(self, text: str) -> Iterator[None]:

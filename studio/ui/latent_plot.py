@@ -401,7 +401,9 @@ class LatentPlotPanel(QWidget):
         asked: list[Any] = []  # the future, once there is one: progress of a replaced projection is not shown
         progress = gui_callback(lambda *args: asked and self._projecting.is_newest(asked[0]) and
                                 self._on_progress(*args), owner=self)
-        future = self.service.project_async(slot, self.max_points, progress)
+        preview = gui_callback(lambda p: asked and self._projecting.is_newest(asked[0]) and
+                               self._on_projected(slot, p, preliminary=True), owner=self)
+        future = self.service.project_async(slot, self.max_points, progress, preview=preview)
         asked.append(future)
         watch(future, lambda p: self._on_projected(slot, p), self._on_projection_failed, owner=self,
               newest=self._projecting)
@@ -425,7 +427,9 @@ class LatentPlotPanel(QWidget):
         self.cancel_button.setVisible(False)
         self.status.setText(text)
 
-    def _on_projected(self, slot: str, projection: Any) -> None:
+    def _on_projected(self, slot: str, projection: Any, preliminary: bool = False) -> None:
+        """Show a projection; a ``preliminary`` one (the first items, while the rest encode) keeps the progress
+        bar and says more are coming. Both share one PCA, so the points stay where they are."""
         if slot != self.slot:
             return
         self._projection = projection
@@ -436,9 +440,12 @@ class LatentPlotPanel(QWidget):
         explained = getattr(projection, "explained", (0.0, 0.0))
         title = (f"{attribute_title(slot)}: {shown}, {projection.method.upper()}"
                  + (" (pooled)" if projection.pooled else ""))
-        self.plot_item.setTitle(title, size="10pt")
+        self.plot_item.setTitle(title + (", more coming…" if preliminary else ""), size="10pt")
         self.projection_label.setText(self._describe_projection(slot, projection))
-        self._end_busy("")  # the title, the axes and the projection label say what the service's note would
+        if preliminary:
+            self.status.setText("a first sample is shown; encoding the rest…")
+        else:
+            self._end_busy("")  # the title, the axes and the projection label say what the service's note would
         # each axis names its share of the variance: a short title still fits a narrow panel
         shares = [f" ({share:.0%} of variance)" if sum(explained) > 0 else "" for share in explained[:2]]
         self.plot_item.setLabel("bottom", "PC 1" + shares[0])

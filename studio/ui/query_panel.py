@@ -73,6 +73,7 @@ class QueryPanel(QWidget):
             self.form.removeRow(0)
         self._combos.clear()
         attributes = list(schema) if schema is not None else []
+        seen: dict[tuple[str, ...], int] = {}  # attributes with the same values (font and background colour)
         for attribute in attributes:
             combo = QComboBox()
             # long values (font names) must not widen the composer: the list still shows them whole
@@ -84,7 +85,10 @@ class QueryPanel(QWidget):
                     combo.addItem(colour_swatch(attribute.rgb[code]), value)
                 else:
                     combo.addItem(value)
-            combo.setCurrentIndex(1)
+            # the second attribute drawing on the same values starts on the next one: a red letter on red shows nothing
+            repeat = seen.get(tuple(attribute.values), 0)
+            seen[tuple(attribute.values)] = repeat + 1
+            combo.setCurrentIndex(1 + repeat % max(1, attribute.cardinality))
             combo.setToolTip(f"{attribute_title(attribute.name)}: {attribute.cardinality} values; {ANY} leaves it "
                              "to the cover set")
             self.form.addRow(attribute_title(attribute.name), combo)
