@@ -6,27 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from studio.atomic import atomic_write_bytes
 from studio.data.dataset import AttributedDataset
 from studio.data.folder import CSV_NAME, FILE_COLUMN
 from studio.errors import DatasetError
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, durable=False)
 
 
 def chosen_items(size: int, limit: int | None, seed: int = 0) -> np.ndarray:

@@ -6,8 +6,6 @@ are written to a temporary name in the target folder and renamed, so a failure n
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from studio.atomic import atomic_path
 from studio.errors import StudioError
 
 KINDS = ("strip", "gif")
@@ -28,13 +27,10 @@ def save_image_atomically(path: str | Path, image: Image.Image, **params: Any) -
         raise StudioError(f"{target}: unknown image type {target.suffix!r}; use .png, .jpg, .gif or .webp")
     if not target.parent.is_dir():
         raise StudioError(f"{target}: the folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
     try:
-        image.save(tmp, format=fmt, **params)
-        os.replace(tmp, target)
+        with atomic_path(target, durable=False) as tmp:
+            image.save(tmp, format=fmt, **params)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise StudioError(f"{target}: could not write the image ({e})") from None
     return target
 

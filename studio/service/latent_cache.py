@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
+
+from studio.atomic import atomic_path
 
 INDICES = "__indices__"
 Encoder = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -216,14 +217,8 @@ class LatentCache:
         tensors = {INDICES: np.ascontiguousarray(indices, dtype=np.int64)}
         for k, s in enumerate(self.slot_sizes):
             tensors[s] = np.ascontiguousarray(rows[:, self._offsets[k]:self._offsets[k + 1]])
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": "attribute-studio-latents"})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, durable=False) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "attribute-studio-latents"})
         return path
 
     def _merge(self) -> None:

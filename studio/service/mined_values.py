@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.atomic import atomic_write_bytes
 from studio.errors import StudioError
 from studio.service.composition import Composition, DirectionStep, LatentSource, SlotValue
 
@@ -240,15 +240,7 @@ class MinedValueStore:
     def _write(self, values: list[MinedValue]) -> Path:
         text = json.dumps({"version": VERSION, "kind": KIND, "values": [v.to_json() for v in values]}, indent=1)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".values-", suffix=".json", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_bytes(self.path, text.encode("utf-8"))
         except OSError as e:
             raise StudioError(f"{self.path}: cannot write the mined values ({e.strerror or e})") from None
         return self.path

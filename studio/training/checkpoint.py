@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio import atomic
 from studio.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -38,17 +38,7 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 
 # --- atomic files ---------------------------------------------------------------------------------
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.atomic_write_bytes(path, data)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -183,16 +173,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, A
     flat = {k: v.detach().contiguous().cpu().clone() for k, v in tensors.items()}
     record = {"format_version": FORMAT_VERSION, **meta}
     header = {"format": FORMAT_NAME, "version": str(FORMAT_VERSION), META_KEY: json.dumps(record)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata=header)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.atomic_path(path) as tmp:
+        save_file(flat, str(tmp), metadata=header)
     sync_directory(path.parent)
     if readable_copy:
         atomic_write_json(sidecar(path), record)
