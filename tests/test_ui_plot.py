@@ -166,3 +166,28 @@ def test_a_first_sample_fills_the_plot_while_the_rest_encode(qtbot, service, mon
                     timeout=WAIT_MS)
     assert seen[0][0] == 40 and "more coming" in seen[0][1] and seen[0][2]  # the bar stays while the rest encode
     assert seen[-1][0] == len(service.dataset) and "more coming" not in seen[-1][1] and not seen[-1][2]
+
+
+def test_cancelling_after_the_first_sample_keeps_it_and_says_so(qtbot, service, monkeypatch) -> None:
+    monkeypatch.setattr(service, "preview_points", 40)
+    monkeypatch.setattr(service, "job_items", 20)  # the rest encodes in several jobs, so a cancel lands between
+    composer = ComposerPanel(service)
+    plot = LatentPlotPanel(service, composer)
+    for w in (composer, plot):
+        qtbot.addWidget(w)
+        w.show()
+    shown = plot._on_projected
+
+    def cancel_after_the_preview(slot, projection, preliminary=False):
+        shown(slot, projection, preliminary)
+        if preliminary:
+            plot.cancel()
+
+    monkeypatch.setattr(plot, "_on_projected", cancel_after_the_preview)
+    plot.set_slot("letter")
+    qtbot.waitUntil(lambda: "only the first" in plot.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: plot._projecting.future is None, timeout=WAIT_MS)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert plot.point_count() == 40 and "first 40 items only" in plot.plot_item.titleLabel.text
+    assert not plot.progress.isVisible()

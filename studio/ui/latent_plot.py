@@ -126,6 +126,7 @@ class LatentPlotPanel(QWidget):
         self.composer = composer
         self.max_points = MAX_POINTS
         self._projection: Any = None
+        self._preliminary = False  # the plot shows a first sample while the rest encode
         self._xy = np.zeros((0, 2), np.float32)
         self._indices = np.zeros(0, np.int64)
         self._projecting = Newest()
@@ -337,7 +338,10 @@ class LatentPlotPanel(QWidget):
 
     def cancel(self) -> None:
         self._projecting.cancel()
-        self._end_busy("projection cancelled; choose the slot again to retry")
+        if self._preliminary and self._projection is not None:
+            self._keep_first_sample("cancelled")
+        else:
+            self._end_busy("projection cancelled; choose the slot again to retry")
 
     # --- model, slot, projection -------------------------------------------------------------------------
     def _on_model_or_dataset_changed(self, *_: Any) -> None:
@@ -419,8 +423,17 @@ class LatentPlotPanel(QWidget):
 
     def _on_projection_failed(self, error: BaseException) -> None:
         cancelled = type(error).__name__ == "Cancelled"
+        if self._preliminary and self._projection is not None:
+            self._keep_first_sample("cancelled" if cancelled else f"failed ({error})")
+            return
         self._end_busy("projection cancelled" if cancelled else f"projection failed: {error}")
         self.plot_item.setTitle("cancelled" if cancelled else "projection failed", size="10pt")
+
+    def _keep_first_sample(self, why: str) -> None:
+        """A projection stopped after its first sample: those points stay, and title and status say so."""
+        shown = len(self._projection.indices)
+        self._end_busy(f"projection {why}: only the first {shown:,} items are shown; choose the slot again for all")
+        self.plot_item.setTitle(f"{attribute_title(self._projection.slot)}: first {shown:,} items only", size="10pt")
 
     def _end_busy(self, text: str) -> None:
         self.progress.setVisible(False)
@@ -433,6 +446,7 @@ class LatentPlotPanel(QWidget):
         if slot != self.slot:
             return
         self._projection = projection
+        self._preliminary = preliminary
         self._indices = np.asarray(projection.indices, np.int64)
         self._xy = np.asarray(projection.xy, np.float32).reshape(-1, 2)
         total = len(self.service.items) if self.service.items is not None else len(self._indices)
@@ -476,6 +490,7 @@ class LatentPlotPanel(QWidget):
     def _clear_plot(self) -> None:
         self.projection_label.setText("")
         self._projection = None
+        self._preliminary = False
         self._xy = np.zeros((0, 2), np.float32)
         self._indices = np.zeros(0, np.int64)
         self._current_xy = None
