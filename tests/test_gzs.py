@@ -9,7 +9,7 @@ from gzs_reference import unbatched_losses
 
 from studio.data.splits import ZeroShotSplit
 from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet, chunk_sizes
+from studio.methods.gzs import GZSConfig, GZSNet, chunk_sizes, foreground
 from studio.methods.registry import get_method
 from studio.training.data import TrainingData
 
@@ -111,6 +111,34 @@ def test_zero_weights_drop_their_terms(data):
         losses = model.compute_losses(model.sample_batch(data, np.random.default_rng(0), 2))
     assert set(losses) == {"loss", "reconstruction", "swap"}
     assert float(losses["loss"]) == pytest.approx(float(losses["reconstruction"] + losses["swap"]), rel=1e-6)
+
+
+def test_foreground_is_the_glyph_on_a_plain_ground():
+    ground = torch.tensor([0.2, -0.6, 0.9])[:, None, None]
+    images = ground.expand(3, 16, 16).clone()[None].repeat(2, 1, 1, 1)
+    images[0, :, 4:9, 5:11] = torch.tensor([-1.0, 1.0, -1.0])[:, None, None]  # a glyph in another colour
+    images[1, :, 3, 3] = ground[:, 0, 0] + 0.05  # a faint speck: a fraction of a foreground pixel
+    mask = foreground(images)
+    assert mask.shape == (2, 1, 16, 16)
+    glyph = torch.zeros(16, 16, dtype=torch.bool)
+    glyph[4:9, 5:11] = True
+    assert torch.equal(mask[0, 0] > 0.99, glyph) and float(mask[0, 0][~glyph].abs().max()) == 0.0
+    assert float(mask[0].sum()) == pytest.approx(30.0)
+    assert float(mask[1, 0, 3, 3]) == pytest.approx(0.2, abs=1e-5) and float(mask[1].sum()) == pytest.approx(0.2)
+
+
+def test_foreground_weight_makes_a_missed_glyph_cost_more(data):
+    """A decoding that leaves the glyph out (draws the plain ground) costs 1 + W times as much on the glyph's
+    pixels with the foreground weight, while a ground error costs as before."""
+    target = torch.zeros(1, 3, 16, 16)
+    target[..., 6:10, 6:10] = 1.0
+    blank = torch.zeros_like(target)  # the glyph left out
+    plain, weighted = make_model(data, pixel_loss="mse"), make_model(data, pixel_loss="mse", weight_foreground=4.0)
+    assert float(weighted.pixel_loss(blank, target)) == pytest.approx(5.0 * float(plain.pixel_loss(blank, target)))
+    off_ground = target.clone()
+    off_ground[..., 0:2, :] += 0.1
+    assert float(weighted.pixel_loss(off_ground, target)) == pytest.approx(float(plain.pixel_loss(off_ground,
+                                                                                                  target)))
 
 
 def test_swap_moves_exactly_one_chunk(data):

@@ -191,3 +191,22 @@ def test_cancelling_after_the_first_sample_keeps_it_and_says_so(qtbot, service, 
         QApplication.processEvents()
     assert plot.point_count() == 40 and "first 40 items only" in plot.plot_item.titleLabel.text
     assert not plot.progress.isVisible()
+
+
+def test_a_projection_arriving_after_the_dataset_changed_is_dropped(qtbot, panels, service) -> None:
+    """A preview queued for the GUI thread just before the service swapped its dataset (the panel has not heard
+    of the swap yet) belongs to the old items: it is dropped, not coloured by attributes the new dataset lacks."""
+    import threading
+
+    from studio.paths import shipped_models
+
+    shapes_model = next(p for p in shipped_models() if p.parent.name == "shapes-gzs")
+    _, plot = panels
+    old = plot.projection
+    swap = threading.Thread(target=service.load_checkpoint, args=(shapes_model, "shapes:tiny"))
+    swap.start()
+    swap.join()  # the service has the shapes model and dataset; its dataset_changed relay is still queued
+    assert "font_color" not in service.dataset.schema.names
+    plot._on_projected("font_color", old, preliminary=True)
+    assert plot.projection is old  # nothing new was shown (and nothing raised)
+    qtbot.waitUntil(lambda: plot.projection is None or plot.projection is not old, timeout=WAIT_MS)

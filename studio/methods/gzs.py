@@ -74,6 +74,10 @@ class GZSConfig:
     weight_edges: float = option(0.0, "weight of an edge term added to the pixel distance in every loss: the L1 "
                                  "distance between the images' horizontal and vertical pixel differences (sharper "
                                  "strokes)", low=0.0)
+    weight_foreground: float = option(0.0, "extra weight of the pixels that differ from their image's ground (the "
+                                      "median colour of its border): each pixel's distance counts 1 + W times as "
+                                      "much as far as it is foreground, so a small glyph on a plain ground is not "
+                                      "cheaper to leave out than to draw", low=0.0)
     weight_reconstruction: float = option(1.0, "weight of the L1 reconstruction of every group image", low=0.0)
     weight_swap: float = option(1.0, "weight of the one-overlap swap: swapping the shared chunk either way must "
                                 "reconstruct both originals", low=0.0)
@@ -114,6 +118,15 @@ def edge_distance(output: Tensor, target: Tensor) -> Tensor:
     dx = F.l1_loss(output[..., :, 1:] - output[..., :, :-1], target[..., :, 1:] - target[..., :, :-1])
     dy = F.l1_loss(output[..., 1:, :] - output[..., :-1, :], target[..., 1:, :] - target[..., :-1, :])
     return 0.5 * (dx + dy)
+
+
+def foreground(target: Tensor) -> Tensor:
+    """How far each pixel is from its image's ground, 0..1, shape (B, 1, H, W): the channel-mean distance to the
+    median colour of the image's border, saturating at an eighth of the [-1, 1] range (anti-aliased edges get a
+    part). On a plain ground it is the glyph's mask; on a photograph it marks what differs from the frame."""
+    border = torch.cat([target[..., 0, :], target[..., -1, :], target[..., :, 0], target[..., :, -1]], dim=-1)
+    ground = border.median(dim=-1).values[..., None, None]
+    return ((target - ground).abs().mean(dim=-3, keepdim=True) * 4.0).clamp(max=1.0)
 
 
 @functools.cache
@@ -297,9 +310,15 @@ class GZSNet(Method):
         return (own / (2.0 * spread + 1e-6)).mean()
 
     def pixel_loss(self, output: Tensor, target: Tensor) -> Tensor:
-        distance = F.mse_loss(output, target) if self.config.pixel_loss == "mse" else F.l1_loss(output, target)
-        if self.config.weight_edges > 0:
-            distance = distance + self.config.weight_edges * edge_distance(output, target)
+        c = self.config
+        if c.weight_foreground > 0:
+            error = (output - target) ** 2 if c.pixel_loss == "mse" else (output - target).abs()
+            weights = 1.0 + c.weight_foreground * foreground(target.float())
+            distance = (error * weights).mean()
+        else:
+            distance = F.mse_loss(output, target) if c.pixel_loss == "mse" else F.l1_loss(output, target)
+        if c.weight_edges > 0:
+            distance = distance + c.weight_edges * edge_distance(output, target)
         return distance
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int,

@@ -344,12 +344,17 @@ class LatentPlotPanel(QWidget):
             self._end_busy("projection cancelled; choose the slot again to retry")
 
     # --- model, slot, projection -------------------------------------------------------------------------
+    def _service_key(self) -> tuple:
+        model = self.service.model
+        return (id(model), getattr(model, "path", None), id(self.service.items))
+
     def _on_model_or_dataset_changed(self, *_: Any) -> None:
-        model, dataset = self.service.model, self.service.items
-        key = (id(model), getattr(model, "path", None), id(dataset))
+        key = self._service_key()
         if key == self._model_key:
             return
         self._model_key = key
+        self._projecting.cancel()  # a projection of the old latents must not land on the new dataset
+        model, dataset = self.service.model, self.service.items
         for combo in (self.slot_combo, self.target_combo, self.colour_combo):
             combo.blockSignals(True)
             combo.clear()
@@ -442,8 +447,10 @@ class LatentPlotPanel(QWidget):
 
     def _on_projected(self, slot: str, projection: Any, preliminary: bool = False) -> None:
         """Show a projection; a ``preliminary`` one (the first items, while the rest encode) keeps the progress
-        bar and says more are coming. Both share one PCA, so the points stay where they are."""
-        if slot != self.slot:
+        bar and says more are coming. Both share one PCA, so the points stay where they are. One that arrives
+        after the service swapped its model or dataset, but before the panel heard of it, is dropped: its indices
+        belong to the old dataset."""
+        if slot != self.slot or self._service_key() != self._model_key:
             return
         self._projection = projection
         self._preliminary = preliminary
