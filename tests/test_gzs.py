@@ -141,6 +141,23 @@ def test_foreground_weight_makes_a_missed_glyph_cost_more(data):
                                                                                                   target)))
 
 
+def test_chunk_labels_read_each_attribute_from_its_own_chunk(data):
+    model = make_model(data, weight_labels=0.5)
+    batch = model.sample_batch(data, np.random.default_rng(3), 2)
+    m = model.num_attributes
+    with torch.no_grad():
+        losses = model.compute_losses(batch)
+        z = model.encoder(batch["images"]).view(2, m + 2, -1)[:, :m + 1].reshape(-1, model.latent_dim)
+        codes = data.codes(batch["items"][:, :m + 1].reshape(-1))
+        want = torch.stack([torch.nn.functional.cross_entropy(model.label_heads[j](z[:, 20 * j:20 * (j + 1)]),
+                                                               codes[:, j]) for j in range(m)]).mean()
+    assert torch.equal(batch["codes"], codes)
+    torch.testing.assert_close(losses["labels"], want)
+    others = sum(v for k, v in losses.items() if k not in ("loss", "labels"))
+    torch.testing.assert_close(losses["loss"], others + 0.5 * want)
+    assert not hasattr(make_model(data), "label_heads")  # off by default: the paper's network, unchanged
+
+
 def test_swap_moves_exactly_one_chunk(data):
     """The swap term's latents: centre with partner j's chunk j, checked against a hand-built latent."""
     model = make_model(data).eval()

@@ -181,6 +181,22 @@ def test_init_from_starts_with_the_source_weights(tmp_path):
         assert torch.equal(value, loaded.method.state_dict()[name]), name
 
 
+def test_init_from_carries_label_heads_only_where_they_fit(tmp_path):
+    """GZS-Net's chunk label heads are a training aid: fine-tuning may add or drop them, the network carries over."""
+    labelled = Trainer(settings(tmp_path / "labelled", 2, method_options={**TINY, "weight_labels": 1.0})).run()
+    assert any(k.startswith("label_heads.") for k in weights(labelled.checkpoint))
+    plain = Trainer(settings(tmp_path / "plain", 0, init_from=str(labelled.checkpoint),
+                             method_options={"weight_labels": 0.0})).run()
+    plain_weights = weights(plain.checkpoint)
+    assert not any(k.startswith("label_heads.") for k in plain_weights)
+    for name, value in plain_weights.items():
+        assert torch.equal(value, weights(labelled.checkpoint)[name]), name
+    again = Trainer(settings(tmp_path / "again", 0, init_from=str(plain.checkpoint),
+                             method_options={**TINY, "weight_labels": 1.0})).run()
+    assert any(k.startswith("label_heads.") for k in weights(again.checkpoint))
+    assert torch.equal(weights(again.checkpoint)["encoder.head.3.weight"], plain_weights["encoder.head.3.weight"])
+
+
 def test_cli_trains_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     common = ["train", "--method", "gzs", "--dataset", DATASET, "--out", str(out), "--batch", "2",

@@ -41,7 +41,7 @@ from studio.methods.optimizers import adam
 if TYPE_CHECKING:
     from studio.training.data import TrainingData
 
-LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle", "agreement")
+LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle", "agreement", "labels")
 PIXEL_LOSSES = ("l1", "mse")
 DECODERS = ("conv", "layered")
 
@@ -92,6 +92,10 @@ class GZSConfig:
                                      "equal the centre's, relative to the chunk's spread over the batch (not in "
                                      "the paper: the swap terms only teach the decoder to ignore what a chunk "
                                      "should not hold; this keeps the encoder from putting it there)", low=0.0)
+    weight_labels: float = option(0.0, "weight of chunk labels: a linear classifier on each attribute's chunk must "
+                                  "read that attribute's value from it (cross-entropy over the encoded group "
+                                  "images; not in the paper). The encoder learns what each chunk is for from the "
+                                  "labels at once, instead of waiting until the decoder can draw it", low=0.0)
     grad_clip: float = option(0.0, "clip the gradient norm to this before each step (0: no clipping); guards "
                               "against the rare spike that undoes training at a high learning rate", low=0.0)
     cpu_bfloat16: bool = option(True, "when training on the CPU, compute in bfloat16 (autocast) where the CPU "
@@ -148,14 +152,18 @@ class GZSNet(Method):
     channels_last_on_cpu = True
     #: README, "GZS-Net on a CPU in 20 minutes": the layered decoder learns faster per step than the paper's
     #: (17.9 against 14.9 dB zero-shot after 1,000 equal steps), so the swap and cycle terms stay on; one drawn
-    #: swap partner per group keeps the swap term at a fifth of its cost.
+    #: swap partner per group keeps the swap term at a fifth of its cost. After 1,500 equal steps, a batch-
+    #: normalised encoder, chunk labels and the foreground weight together took the judge's letter accuracy of
+    #: strict zero-shot syntheses from chance (0.10) to 0.77 and the PSNR from 18.0 to 20.0 dB.
     recipes: ClassVar[dict[str, TrainingRecipe]] = {"cpu": TrainingRecipe(
         summary="a 20-minute CPU run with all four GSL terms: the layered decoder (FiLM-steered convolutions, "
-                "an alpha mask over two colour layers), MSE loss, a narrow network, one drawn swap partner per "
-                "group, chunk agreement, and the cosine schedule spread over the time budget",
+                "an alpha mask over two colour layers), a batch-normalised encoder, MSE loss weighted toward the "
+                "glyph (foreground 2), chunk labels, a narrow network, one drawn swap partner per group, chunk "
+                "agreement, and the cosine schedule spread over the time budget",
         settings={"budget_minutes": 20.0, "steps": 1_000_000, "batch": 4, "lr_decay": "cosine"},
         options={"decoder": "layered", "pixel_loss": "mse", "lr": 5e-4, "width": 12, "hidden": 512,
-                 "residual_blocks": 1, "kernel": 3, "norm": "none", "swap_pairs": 1, "weight_agreement": 1.0})}
+                 "residual_blocks": 1, "kernel": 3, "norm": "batch", "swap_pairs": 1, "weight_agreement": 1.0,
+                 "weight_labels": 1.0, "weight_foreground": 2.0})}
 
     def __init__(self, config: GZSConfig, context: MethodContext) -> None:
         super().__init__(config, context)
@@ -178,6 +186,9 @@ class GZSNet(Method):
             start += d
         # Row j marks the dimensions of attribute j's chunk; not saved (it follows from the config).
         self.register_buffer("chunk_mask", mask, persistent=False)
+        if config.weight_labels > 0:  # training aids only: the slots, encode and decode never read them
+            self.label_heads = nn.ModuleList(nn.Linear(d, len(a.values))
+                                             for d, a in zip(sizes, context.schema.attributes))
 
     # --- slots -----------------------------------------------------------------------------------
     @property
@@ -212,6 +223,8 @@ class GZSNet(Method):
         batch = {"items": torch.from_numpy(items),
                  "images": data.images(items.reshape(-1)),
                  "cycle_attribute": torch.from_numpy(cycle_attribute).to(data.device)}
+        if self.config.weight_labels > 0:
+            batch["codes"] = data.codes(items[:, :self.num_attributes + 1].reshape(-1))
         k = self.config.swap_pairs
         if self.config.weight_swap > 0 and 0 < k < self.num_attributes:
             chosen = np.argsort(rng.random((batch_size, self.num_attributes)), axis=1)[:, :k]
@@ -268,8 +281,11 @@ class GZSNet(Method):
             losses["cycle"] = self.pixel_loss(self.decoder(back).float(), torch.cat([x[:, 0], x[:, m + 1]]))
         if c.weight_agreement > 0:
             losses["agreement"] = self.chunk_agreement(z[:, :m + 1])
+        if c.weight_labels > 0:
+            losses["labels"] = self.chunk_labels(z[:, :m + 1].reshape(-1, d), batch["codes"])
         weights = {"reconstruction": c.weight_reconstruction, "swap": c.weight_swap,
-                   "composite": c.weight_composite, "cycle": c.weight_cycle, "agreement": c.weight_agreement}
+                   "composite": c.weight_composite, "cycle": c.weight_cycle, "agreement": c.weight_agreement,
+                   "labels": c.weight_labels}
         total = sum(weights[k] * v for k, v in losses.items())
         return {"loss": total if isinstance(total, Tensor) else images.new_zeros(()), **losses}
 
@@ -281,7 +297,7 @@ class GZSNet(Method):
         b, columns = x.shape[0], x.shape[1]
         m = columns - 2
         wanted = torch.zeros(columns, dtype=torch.bool)
-        if c.weight_reconstruction > 0 or c.weight_swap > 0 or c.weight_agreement > 0:
+        if c.weight_reconstruction > 0 or c.weight_swap > 0 or c.weight_agreement > 0 or c.weight_labels > 0:
             wanted[:m + 1] = True
         if c.weight_composite > 0:
             wanted[1:m + 1] = True
@@ -308,6 +324,14 @@ class GZSNet(Method):
         flat = group.reshape(-1, group.shape[-1])
         spread = mask @ flat.var(dim=0, unbiased=False)  # (m,)
         return (own / (2.0 * spread + 1e-6)).mean()
+
+    def chunk_labels(self, latents: Tensor, codes: Tensor) -> Tensor:
+        """Mean over attributes j of the cross-entropy of a linear classifier reading attribute j from chunk j
+        alone; ``latents`` (N, d), ``codes`` (N, m) the images' value indices."""
+        latents = latents.float()
+        terms = [F.cross_entropy(head(latents[:, self.chunk_mask[j]]), codes[:, j])
+                 for j, head in enumerate(self.label_heads)]
+        return torch.stack(terms).mean()
 
     def pixel_loss(self, output: Tensor, target: Tensor) -> Tensor:
         c = self.config

@@ -1,9 +1,13 @@
 """2-D projections of one slot's latents for the latent plot: PCA fitted once and reused, so points never jump
-when more items are encoded or the composition moves."""
+when more items are encoded or the composition moves. ``PcaStore`` keeps the fits in memory and on disk beside
+the latent cache, so a slot's plot keeps its axes from one start to the next."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -104,3 +108,58 @@ def sample_indices(n: int, max_points: int, seed: int = 0, labels: np.ndarray | 
         rest = np.setdiff1d(np.arange(n), chosen, assume_unique=True)
         chosen = np.concatenate([chosen, rng.choice(rest, size=max_points - len(chosen), replace=False)])
     return np.sort(chosen).astype(np.int64)
+
+
+def described_projection(indices: np.ndarray, xy: np.ndarray, fit: PcaFit, pooled: bool, total: int,
+                         slot: str) -> Projection:
+    """A projection of ``indices`` (of ``total`` items) with the note the plot shows under it."""
+    note = (f"PCA of {len(indices):,} of {total:,} items; the two axes explain {sum(fit.explained):.0%} of the "
+            "variance" + ("; the spatial code is averaged over space first" if pooled else ""))
+    return Projection(indices, xy, "pca", pooled, note, slot, fit.explained)
+
+
+class PcaStore:
+    """Fitted PCAs per (model, dataset, slot) fingerprints, in memory and under ``cache_dir``."""
+
+    def __init__(self) -> None:
+        self._fits: dict[tuple[str, str, str], PcaFit] = {}
+
+    def get(self, cache_dir: Path, model_fp: str, dataset_fp: str, slot: str) -> PcaFit | None:
+        """The fit in memory, else the one on disk, else None."""
+        key = (model_fp, dataset_fp, slot)
+        return self._fits.get(key) or read_pca(pca_path(cache_dir, *key))
+
+    def fit(self, cache_dir: Path, model_fp: str, dataset_fp: str, slot: str, features: np.ndarray) -> PcaFit:
+        """The stored fit; with none, one fitted to ``features`` and written to disk. Kept in memory either way."""
+        key = (model_fp, dataset_fp, slot)
+        fit = self.get(cache_dir, *key)
+        if fit is None:
+            fit = PcaFit.fit(features)
+            write_pca(pca_path(cache_dir, *key), fit)
+        self._fits[key] = fit
+        return fit
+
+
+def pca_path(cache_dir: Path, model_fp: str, dataset_fp: str, slot: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", slot)
+    return cache_dir / "latents" / model_fp / dataset_fp / f"pca-{safe}.safetensors"
+
+
+def read_pca(path: Path) -> PcaFit | None:
+    from safetensors.numpy import load_file
+
+    if not path.exists():
+        return None
+    try:
+        return PcaFit.from_arrays(load_file(str(path)))
+    except Exception:  # damaged: refit
+        return None
+
+
+def write_pca(path: Path, fit: PcaFit) -> None:
+    from safetensors.numpy import save as save_bytes
+
+    from studio.training.checkpoint import atomic_write_bytes
+
+    with contextlib.suppress(OSError):  # the cache only saves time
+        atomic_write_bytes(path, save_bytes(fit.to_arrays()))

@@ -617,14 +617,26 @@ def build_config(cls: type[Method], options: dict[str, Any]) -> Any:
     return cls.config_class(**kwargs)
 
 
+#: State-dict prefixes of weights that only help training and depend on the dataset's values.
+TRAINING_AID_PREFIXES = ("label_heads.",)
+
+
 def _copy_weights(source: Method, target: Method, origin: str) -> None:
     theirs = [(s.name, s.shape) for s in source.slots]
     ours = [(s.name, s.shape) for s in target.slots]
     if theirs != ours:
         raise CheckpointError(f"--init-from {origin}: its slots {theirs} differ from this dataset's {ours}; "
                               "fine-tuning needs the same attributes and latent sizes")
+    state, own = source.state_dict(), target.state_dict()
+    # Training aids that read a dataset's values (GZS-Net's chunk label heads) carry over only where they fit:
+    # a user's folder has other values, and a run may add or drop the aid.
+    aids = {k for k in {*state, *own} if k.startswith(TRAINING_AID_PREFIXES)}
+    state = {k: v for k, v in state.items() if k not in aids or (k in own and own[k].shape == v.shape)}
     try:
-        target.load_state_dict(source.state_dict())
+        result = target.load_state_dict(state, strict=False)
+        left = [k for k in (*result.missing_keys, *result.unexpected_keys) if k not in aids]
+        if left:
+            raise RuntimeError(f"missing or unexpected weights: {', '.join(left[:5])}")
     except RuntimeError as e:
         theirs_px, ours_px = source.context.resolution, target.context.resolution
         hint = (f"; it was trained at {theirs_px} px and this dataset is {ours_px} px: give the dataset res="
