@@ -128,9 +128,12 @@ def test_training_killed_at_many_points_leaves_loadable_checkpoints_and_resumes_
     ("deae", {"width": 4, "hidden": 16, "interpolation_draws": 2}),
     ("adversarial", {"encoder_width": 4, "decoder_width": 8, "residual_blocks": 1, "critic_width": 4,
                      "critic_layers": 2}),
+    ("gzs", {"width": 4, "hidden": 16, "decoder": "layered", "norm": "batch", "weight_labels": 1.0,
+             "weight_confusion": 1.0, "weight_foreground": 2.0, "swap_pairs": 1}),
 ])
 def test_resume_is_exact(tmp_path, method, options):
-    """GZS-Net (test_trainer), LORD (test_lord) and mixing (test_mixing) have theirs; these are the other two."""
+    """GZS-Net's paper network (test_trainer), LORD (test_lord) and mixing (test_mixing) have theirs; these are
+    the other two, and GZS-Net with the CPU recipe's training aids (label heads, chunk critics, batch norm)."""
     def settings(out: Path, **kw) -> TrainSettings:
         return TrainSettings(method=method, dataset=DATASET, out=out, steps=4, batch=2, device="cpu", seed=3,
                              checkpoint_every=0, sample_every=0, log_every=1, method_options=dict(options), **kw)

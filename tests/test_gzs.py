@@ -9,7 +9,7 @@ from gzs_reference import unbatched_losses
 
 from studio.data.splits import ZeroShotSplit
 from studio.methods.base import MethodContext, StepContext
-from studio.methods.gzs import GZSConfig, GZSNet, chunk_sizes, foreground
+from studio.methods.gzs import CRITIC_LR_SCALE, LOSS_TERMS, GZSConfig, GZSNet, chunk_sizes, foreground
 from studio.methods.registry import get_method
 from studio.training.data import TrainingData
 
@@ -156,6 +156,58 @@ def test_chunk_labels_read_each_attribute_from_its_own_chunk(data):
     others = sum(v for k, v in losses.items() if k not in ("loss", "labels"))
     torch.testing.assert_close(losses["loss"], others + 0.5 * want)
     assert not hasattr(make_model(data), "label_heads")  # off by default: the paper's network, unchanged
+
+
+def test_chunk_confusion_trains_critics_on_detached_chunks_and_the_encoder_on_frozen_critics(data):
+    model = make_model(data, weight_confusion=1.0)
+    batch = model.sample_batch(data, np.random.default_rng(4), 2)
+    m = model.num_attributes
+    counts = [len(a.values) for a in data.schema.attributes]
+    assert [c[-1].out_features for c in model.chunk_critics] == [sum(counts) - counts[j] for j in range(m)]
+    losses = model.compute_losses(batch)
+    assert set(LOSS_TERMS) >= {"critics", "confusion"} and {"critics", "confusion"} <= set(losses)
+    critic_params = list(model.chunk_critics.parameters())
+    encoder_params = list(model.encoder.parameters())
+    critic_grads = torch.autograd.grad(losses["critics"], critic_params + encoder_params, allow_unused=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in critic_grads[:len(critic_params)])
+    assert all(g is None or not g.any() for g in critic_grads[len(critic_params):])  # chunks were detached
+    confusion_grads = torch.autograd.grad(losses["confusion"], critic_params + encoder_params, allow_unused=True)
+    assert all(g is None or not g.any() for g in confusion_grads[:len(critic_params)])  # critics were frozen
+    assert any(g is not None and g.abs().sum() > 0 for g in confusion_grads[len(critic_params):])
+    # A critic that outputs equal logits is fully confused: the term is 0 there and positive otherwise.
+    assert float(losses["confusion"].detach()) >= -1e-6
+    for critic in model.chunk_critics:
+        torch.nn.init.zeros_(critic[-1].weight)
+        torch.nn.init.zeros_(critic[-1].bias)
+    with torch.no_grad():
+        assert abs(float(model.compute_losses(batch)["confusion"])) < 1e-5
+    assert not hasattr(make_model(data), "chunk_critics")  # off by default
+    groups = model.make_optimizers()["model"].param_groups
+    assert [g["lr"] for g in groups] == [model.config.lr, model.config.lr * CRITIC_LR_SCALE]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.chunk_critics.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_chunk_critics_learn_to_read_a_leaking_chunk(data):
+    """Latents whose every chunk spells out all the codes: the critics learn to read them (their loss falls far)
+    and the confusion the encoder would pay grows."""
+    model = make_model(data, weight_confusion=1.0)
+    codes = data.codes(torch.arange(64))
+    leaking = torch.cat([codes.float(), torch.zeros(64, model.latent_dim // model.num_attributes
+                                                    - codes.shape[1])], dim=1)
+    latents = leaking.repeat(1, model.num_attributes)
+    optimizer = torch.optim.Adam(model.chunk_critics.parameters(), lr=1e-2)
+    with torch.no_grad():
+        first_critics, first_confusion = (float(v) for v in model.chunk_confusion(latents, codes))
+    for _ in range(150):
+        critics, _confusion = model.chunk_confusion(latents, codes)
+        optimizer.zero_grad()
+        critics.backward()
+        optimizer.step()
+    with torch.no_grad():
+        critics, confusion = (float(v) for v in model.chunk_confusion(latents, codes))
+    assert critics < 0.2 * first_critics
+    assert confusion > first_confusion + 0.5
 
 
 def test_swap_moves_exactly_one_chunk(data):

@@ -618,7 +618,7 @@ def build_config(cls: type[Method], options: dict[str, Any]) -> Any:
 
 
 #: State-dict prefixes of weights that only help training and depend on the dataset's values.
-TRAINING_AID_PREFIXES = ("label_heads.",)
+TRAINING_AID_PREFIXES = ("label_heads.", "chunk_critics.")
 
 
 def _copy_weights(source: Method, target: Method, origin: str) -> None:

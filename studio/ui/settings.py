@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.paths import APP_NAME, user_runs_dir
+from studio.ui.dialog_parts import ok_cancel_buttons
 
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -166,13 +166,10 @@ class PreferencesDialog(QDialog):
         form.addRow("", self.reopen_last)
         note = QLabel("Preferences are kept between sessions.")
         note.setEnabled(False)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
-        layout.addWidget(buttons)
+        layout.addWidget(ok_cancel_buttons(self))
         self.setMinimumWidth(480)
 
     def preferences(self) -> Preferences:
