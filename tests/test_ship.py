@@ -29,3 +29,14 @@ def test_ship_model_writes_fp16_weights_and_a_card(tiny_gzs_run, tmp_path, capsy
     with torch.no_grad():
         a, b = original.method.reconstruct(x), shipped.method.reconstruct(x)
     assert (a - b).abs().max() < 0.05  # fp16 storage changes outputs only slightly
+
+
+def test_ship_model_trains_the_judge_for_the_steps_asked(tiny_gzs_run, tmp_path, monkeypatch):
+    """A set with many values needs a longer-trained judge; the card records the one it used."""
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "judged"
+    assert main(["ship-model", str(tiny_gzs_run), str(out), "--max-items", "20", "--only", "judge",
+                 "--judge-steps", "7"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["evaluation"]["judge"]["steps"] == 7
+    assert list((tmp_path / "cache" / "evaluation").glob("judge-1-7-*.safetensors"))

@@ -36,9 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="zero-shot queries: strict (each attribute from its own training image sharing only that "
                         "attribute with the target, as in paper 000 Fig. 4), greedy (the set cover: fewest images) "
                         "or both (default)")
-    p.add_argument("--judge-steps", type=int, default=None, metavar="N",
-                   help="training steps of the judge, the classifier of real images that reads the syntheses "
-                        "(default 400; trained once per dataset and cached)")
+    add_judge_steps(p)
     p.set_defaults(run=run)
 
 
@@ -58,3 +56,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(info, results))
     return 0
+
+
+def add_judge_steps(parser: argparse.ArgumentParser) -> None:
+    """``--judge-steps``, shared with ``studio ship-model`` so a card's judge can be the one ``studio eval`` used."""
+    parser.add_argument("--judge-steps", type=int, default=None, metavar="N",
+                        help="training steps of the judge, the classifier of real images that reads the syntheses "
+                             "(default 400; trained once per dataset and cached; a set with many values, such as "
+                             "the full Fonts, needs more)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from studio.cli.eval import add_judge_steps
 from studio.evaluation.suite import checkpoint_info, format_report, jsonable, make_context, run_evaluations
 from studio.training.checkpoint import atomic_write_bytes, atomic_write_json
 from studio.training.model_io import load_model, save_checkpoint
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", action="extend", metavar="NAME", help="run only these evaluations")
     p.add_argument("--protocol", choices=["strict", "greedy", "both"], default="both",
                    help="zero-shot query protocol(s) for the card (see studio eval; default both)")
+    add_judge_steps(p)
     p.add_argument("--note", default="", help="a sentence for the card (e.g. what the figures fall short of)")
     p.set_defaults(run=run)
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.run_dir, "cpu")
     meta = {k: loaded.meta[k] for k in ("dataset", "split", "settings", "metrics") if k in loaded.meta}
     target = save_checkpoint(args.out / "model", loaded.method, step=loaded.step, meta=meta, half=True)
-    ctx = make_context(target, max_items=args.max_items, protocol=args.protocol)
+    ctx = make_context(target, max_items=args.max_items, protocol=args.protocol, judge_steps=args.judge_steps)
     results = jsonable(run_evaluations(ctx, args.only))
     info = checkpoint_info(ctx)
     hardware = args.hardware or f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
