@@ -199,11 +199,11 @@ class GZSNet(Method):
             start += d
         # Row j marks the dimensions of attribute j's chunk; not saved (it follows from the config).
         self.register_buffer("chunk_mask", mask, persistent=False)
+        # Values per attribute: what the label heads and chunk critics classify into.
+        self._value_counts = counts = [len(a.values) for a in context.schema.attributes]
         if config.weight_labels > 0:  # training aids only: the slots, encode and decode never read them
-            self.label_heads = nn.ModuleList(nn.Linear(d, len(a.values))
-                                             for d, a in zip(sizes, context.schema.attributes))
+            self.label_heads = nn.ModuleList(nn.Linear(d, n) for d, n in zip(sizes, counts))
         if config.weight_confusion > 0:  # also training aids: critic j reads every attribute but j from chunk j
-            counts = [len(a.values) for a in context.schema.attributes]
             self.chunk_critics = nn.ModuleList(
                 nn.Sequential(nn.Linear(d, CRITIC_HIDDEN), nn.LeakyReLU(0.2),
                               nn.Linear(CRITIC_HIDDEN, sum(counts) - counts[j]))
@@ -369,7 +369,7 @@ class GZSNet(Method):
         cross-entropy to uniform of the same critics, frozen, on the live chunk, less log |values of k|, so 0 when
         no critic can tell a value from another (it trains the encoder only)."""
         latents = latents.float()
-        counts = [len(a.values) for a in self.context.schema.attributes]
+        counts = self._value_counts
         critic_terms: list[Tensor] = []
         confusion_terms: list[Tensor] = []
         for j, critic in enumerate(self.chunk_critics):
