@@ -1,12 +1,14 @@
 """Inference latency of the model service: compose and interpolate, p50/p95, at 64 and 128 px.
 
 Every call goes through ``ModelService`` exactly as the app and the CLI use it (blocking ``compose`` and
-``interpolate``, torch on the service's inference worker). Three cases per method and resolution:
+``interpolate``, torch on the service's inference worker). Four cases per method and resolution:
 
 * compose, warm: every slot's items are already encoded (the latent cache hits); the slots interpolate between
   two items at a new ``t`` each time, as a slider drag does;
 * compose, cold: one slot gets an item never encoded before (a drop from the browser), so the call encodes it;
-* interpolate: every slot moves A to B together (the global slider), ``--frames`` frames in one call.
+* interpolate: every slot moves A to B together (the global slider), ``--frames`` frames in one call;
+* a typed line: ``--glyphs`` compositions composed one worker job each (how lines were drawn before) and as one
+  ``compose_batch`` call (how ``studio compose --text`` and the Text panel draw them now), interleaved.
 
 Run: ``.venv/bin/python benchmarks/inference_latency.py [--methods gzs deae ...] [--resolutions 64 128]
 [--checkpoint PATH] [--quick] [--json out.json]``.
@@ -67,12 +69,26 @@ def measure(method: str, resolution: int | None, args, report: common.Report, fo
             frames = service.interpolate(moving(0.0), None, args.frames)
             interp.append(time.perf_counter() - start)
         assert len(frames) == args.frames and frames[0].shape[:2] == (info.resolution, info.resolution)
+        # a typed line: its distinct glyphs composed one worker job each (as before) or as one batch (now)
+        line = [moving(0.5).with_slot(slots[0], SlotValue(a=ItemSource(next(pool)))) for _ in range(args.glyphs)]
+        service.compose_batch(line)  # encodes the glyphs' items once
+        one_by_one, batched = [], []
+        for _ in range(max(2, args.repeats // 3)):  # interleaved, so both meet the same load
+            start = time.perf_counter()
+            for future in [service.compose_async(c) for c in line]:
+                future.result()
+            one_by_one.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            service.compose_batch(line)
+            batched.append(time.perf_counter() - start)
     finally:
         service.shutdown(wait=True)
 
     for case, samples, extra in (("compose, warm cache", warm, {}),
                                  ("compose, cold: encodes 1 new item", cold, {"items_encoded": encoded}),
-                                 (f"interpolate {args.frames} frames", interp, {"frames": args.frames})):
+                                 (f"interpolate {args.frames} frames", interp, {"frames": args.frames}),
+                                 (f"{args.glyphs} glyphs, one compose each", one_by_one, {"glyphs": args.glyphs}),
+                                 (f"{args.glyphs} glyphs, compose_batch", batched, {"glyphs": args.glyphs})):
         report.add(method=method, resolution=info.resolution, case=case, device=service.device,
                    model_load_s=round(load_s, 2), **common.summarize(samples), **extra)
 
@@ -84,6 +100,7 @@ def main() -> None:
     p.add_argument("--resolutions", type=int, nargs="+", default=None, help="default 64 128 (--quick: 64)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per case (default 30; --quick: 5)")
     p.add_argument("--frames", type=int, default=9, help="frames per interpolate call")
+    p.add_argument("--glyphs", type=int, default=10, help="compositions of the typed-line case (a 10-letter line)")
     p.add_argument("--preset", default="small", help="Fonts preset the fresh models are built for")
     p.add_argument("--device", default="cpu", help="service device: cpu, cuda, auto")
     args = p.parse_args()

@@ -186,3 +186,37 @@ def test_cli_text(service: ModelService, tiny_gzs_run: Path, tmp_path: Path, cap
     assert main(["compose", str(tiny_gzs_run), "--text", "AB", "--query", "letter=A", "--out", str(out),
                  *common]) == 2
     assert "not with --query" in capsys.readouterr().err
+
+
+def test_a_line_is_one_batched_decoder_call(service: ModelService) -> None:
+    """Every distinct glyph of a line is decoded in one call; the batch draws what single composes draw."""
+    style = Composition({}, ItemSource(7))
+    composer = TextLineComposer(service)
+    composer.render("AB", style)  # warm the caches (encoded items, letter items)
+    before = service.decoder_calls
+    result = composer.render("CAB EDA", style)
+    assert service.decoder_calls - before == 1
+    assert len(result.glyph_images) == 6
+    singles = [service.compose(g.composition).image for g in result.plan.drawn]
+    for batched, single in zip(result.glyph_images, singles):
+        assert np.abs(batched.astype(int) - single.astype(int)).max() <= 1
+
+
+def test_compose_batch_matches_compose_and_splits_long_batches(service: ModelService) -> None:
+    comps = [Composition({"font": SlotValue(a=ItemSource(i))}, ItemSource(3 + i)) for i in range(5)]
+    old = service.batch_per_job
+    service.batch_per_job = 2
+    try:
+        before = service.decoder_calls
+        results = service.compose_batch(comps)
+        assert service.decoder_calls - before == 3  # 2 + 2 + 1
+    finally:
+        service.batch_per_job = old
+    assert service.compose_batch([]) == []
+    for comp, got in zip(comps, results):
+        want = service.compose(comp)
+        assert np.abs(got.image.astype(int) - want.image.astype(int)).max() <= 1
+        assert set(got.latents) == set(want.latents)
+        for k in want.latents:
+            np.testing.assert_allclose(got.latents[k], want.latents[k], atol=1e-6)
+    assert len(service.compose_batch_async(comps[:2]).result(timeout=WAIT)) == 2

@@ -112,19 +112,22 @@ class Composition:
 
 @dataclass(frozen=True)
 class Project:
-    """A saved composer session: which model and dataset it was made with, and the composition."""
+    """A saved composer session: which model and dataset it was made with, the composition, and the mined values
+    (``studio.service.mined_values``, as their JSON) saved for that model, so the project carries them along."""
 
     composition: Composition
     checkpoint: str = ""
     dataset: str = ""
     note: str = ""
+    mined_values: tuple[dict[str, Any], ...] = ()
 
     def save(self, path: str | Path) -> None:
         from studio.training.checkpoint import atomic_write_json
 
         atomic_write_json(Path(path), {"version": VERSION, "kind": "attribute-studio-project",
                                        "checkpoint": self.checkpoint, "dataset": self.dataset,
-                                       "note": self.note, "composition": self.composition.to_json()})
+                                       "note": self.note, "composition": self.composition.to_json(),
+                                       "mined_values": [dict(v) for v in self.mined_values]})
 
     @classmethod
     def load(cls, path: str | Path) -> Project:
@@ -147,7 +150,11 @@ class Project:
         wrong = [k for k, v in texts.items() if not isinstance(v, str)]
         if wrong:
             raise StudioError(f"{p}: {', '.join(wrong)} must be text, not {type(texts[wrong[0]]).__name__}")
-        return cls(comp, texts["checkpoint"], texts["dataset"], texts["note"])
+        values = data.get("mined_values", [])
+        if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+            raise StudioError(f"{p}: 'mined_values' must be a list of mined values (JSON objects); delete the field "
+                              "to open the project without them")
+        return cls(comp, texts["checkpoint"], texts["dataset"], texts["note"], tuple(values))
 
 
 def _source_to_json(s: Source | None) -> Any:

@@ -4,7 +4,8 @@ v_green), or a value's cluster centre, named and kept for reuse.
 A mined value keeps both what it is and how it was made: the slot's latent (exact reuse with the same model) and
 the recipe (the directions, weights and amount), which another model with the same attribute values can replay.
 Values live in one small JSON file: by default the user's own (in the user data folder, or $STUDIO_VALUES_FILE),
-or any file given, e.g. next to a project. Plain Python, torch-free.
+or any file given; a saved project carries the values mined with its model, and opening it adds those the user's
+file lacks. Plain Python, torch-free.
 """
 
 from __future__ import annotations
@@ -190,6 +191,17 @@ def capture(service: Any, composition: Composition, slot: str, name: str, attrib
                       "", model.fingerprint, time.time())
 
 
+def for_model(values: Sequence[MinedValue], fingerprint: str) -> list[MinedValue]:
+    """The values mined with the model of ``fingerprint`` (and those that name no model): what a project saved
+    with that model carries."""
+    return [v for v in values if not v.model_fingerprint or v.model_fingerprint == fingerprint]
+
+
+def project_values(project: Any, where: str) -> list[MinedValue]:
+    """A project's mined values, checked (a damaged one names the project file)."""
+    return [MinedValue.from_json(v, f"{where}: mined value {k + 1}") for k, v in enumerate(project.mined_values)]
+
+
 def check_name(name: str) -> str:
     if not _NAME.match(name or ""):
         raise StudioError(f"{name!r} is not a usable name for a mined value: use up to 64 letters, digits, spaces, "
@@ -237,6 +249,22 @@ class MinedValueStore:
             raise StudioError(f"no mined value named {name!r} in {self.path}")
         return self._write([v for v in values if v.name != name])
 
+    def merge(self, values: Sequence[MinedValue]) -> tuple[list[str], list[str]]:
+        """Add the values whose names this file lacks (a project's, say). Returns the names added and the names
+        left out because this file already holds a different value of that name (the file's own stays)."""
+        held = {v.name: v for v in self.load()}
+        added, clashing = [], []
+        for value in values:
+            mine = held.get(value.name)
+            if mine is None:
+                held[value.name] = value
+                added.append(value.name)
+            elif (mine.latent, mine.slot, mine.recipe) != (value.latent, value.slot, value.recipe):
+                clashing.append(value.name)
+        if added:
+            self._write(list(held.values()))
+        return added, clashing
+
     def _write(self, values: list[MinedValue]) -> Path:
         text = json.dumps({"version": VERSION, "kind": KIND, "values": [v.to_json() for v in values]}, indent=1)
         try:
@@ -246,4 +274,5 @@ class MinedValueStore:
         return self.path
 
 
-__all__ = ["MinedValue", "MinedValueStore", "capture", "default_values_path", "mine", "parse_recipe", "recipe_text"]
+__all__ = ["MinedValue", "MinedValueStore", "capture", "default_values_path", "for_model", "mine", "parse_recipe",
+           "project_values", "recipe_text"]

@@ -6,8 +6,9 @@ into short worker jobs, so a slider's compose waits behind at most one of them. 
 from worker threads; Qt code hops to the GUI thread before touching widgets.
 
 ``ModelService`` is the entry; its parts live beside it: what is open (``state``), torch encode and decode
-(``codec``), compositions into latents (``resolve``), futures (``calls``), where the data lies (``data_survey``),
-directions and projections (``slot_fits``), the training forms (``training_door``).
+(``codec``), compositions into latents (``resolve``), batches and slider frames (``frames``), futures
+(``calls``), where the data lies (``data_survey``), directions and projections (``slot_fits``), the training
+forms (``training_door``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,16 @@ from studio.service.codec import load_pixels_at as load_pixels_at  # importable 
 from studio.service.composition import Composition, DirectionStep, LatentSource, SlotValue
 from studio.service.data_manifold import Familiarity, SlotManifold
 from studio.service.data_survey import DataSurvey
-from studio.service.descriptions import CheckpointDescription, ComposeResult, DatasetInfo, MethodDescription, ModelInfo
+from studio.service.descriptions import (
+    CheckpointDescription,
+    ComposeResult,
+    ConfigField,
+    DatasetInfo,
+    MethodDescription,
+    ModelInfo,
+)
 from studio.service.directions import SlotDirections
+from studio.service.frames import FrameCalls
 from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, TaskThreads, is_cancelled
 from studio.service.items import DatasetItems
 from studio.service.jobs import TrainingJob
@@ -62,7 +71,7 @@ if TYPE_CHECKING:
     from studio.training.trainer import TrainSettings
 
 
-class ModelService:
+class ModelService(FrameCalls):
     """Loads a checkpoint and a dataset, encodes (cached), composes, interpolates, projects, fits directions and
     runs training jobs. Thread-safe: call it from any thread; torch work is serialised on the inference worker."""
 
@@ -76,7 +85,6 @@ class ModelService:
     #: plain straight line A->B.
     follow_data = True
     file_cache_items = 64
-    frames_per_job = 4  # interpolation frames per worker job (exports can be cancelled between them)
 
     def __init__(self, device: str = "auto", cache_dir: Path | None = None) -> None:
         from studio.training.model_io import pick_device
@@ -317,75 +325,6 @@ class ModelService:
     def encode_image_async(self, path: str | Path) -> Future[dict[str, np.ndarray]]:
         return self._task(lambda _cancel: self.encode_image(path), None)
 
-    def interpolate_async(self, composition: Composition, slot: str | None, frames: int,
-                          progress: Progress = None, channel: str | None = None) -> Future[list[np.ndarray]]:
-        return self._task(lambda cancel: self.interpolate(composition, slot, frames, progress, cancel), channel)
-
-    def export_interpolation_async(self, composition: Composition, path: str | Path, kind: str, frames: int,
-                                   scale: int = 1, frame_ms: int = 80, progress: Progress = None) -> Future[Path]:
-        """Compose the A->B frames of every unlocked slot with a second source and write them as a ``strip``
-        (one row) or a looping ``gif``; the future holds the written path. Cancelling stops between frames."""
-        from studio.service import exports
-
-        if kind not in exports.KINDS:
-            raise StudioError(f"unknown export {kind!r}; choose one of {', '.join(exports.KINDS)}")
-
-        def work(cancel: threading.Event) -> Path:
-            images = self.interpolate(composition, None, frames, progress, cancel)
-            if kind == "strip":
-                return exports.write_strip(path, images, scale)
-            return exports.write_gif(path, images, scale, frame_ms)
-
-        return self._task(work, None)
-
-    def slot_path(self, composition: Composition, slot: str, steps: int = 9) -> np.ndarray:
-        """Where ``slot`` goes from its source A (t=0) to B (t=1), as ``(steps, 2)`` points in the slot's fitted
-        projection: latents only, nothing is decoded."""
-        if steps < 2:
-            raise StudioError(f"a path needs at least 2 steps, got {steps}")
-        state = self._state
-        state.need_model()[1].slot(slot)
-        value = composition.slot(slot)
-        comps = [composition.with_slot(slot, value.with_t(float(t))) for t in np.linspace(0.0, 1.0, steps)]
-        latents = self._worker.call(lambda: np.stack([self._latents_for(state, c)[slot] for c in comps]))
-        return self.project_latent(slot, latents)
-
-    def slot_path_async(self, composition: Composition, slot: str, steps: int = 9,
-                        channel: str | None = None) -> Future[np.ndarray]:
-        return self._task(lambda _cancel: self.slot_path(composition, slot, steps), channel)
-
-    def interpolate(self, composition: Composition, slot: str | None, frames: int, progress: Progress = None,
-                    cancel: CancelCheck = None) -> list[np.ndarray]:
-        """Frames from t=0 to t=1: along one slot's A->B, or (``slot`` None) every unlocked slot with a second
-        source together, as the global slider moves them. Decoded ``frames_per_job`` at a time, checking
-        ``cancel`` and reporting ``progress`` between them."""
-        if frames < 1:
-            raise StudioError(f"frames must be at least 1, got {frames}")
-        state = self._state
-        _, info = state.need_model()
-        if slot is not None:
-            info.slot(slot)
-            if composition.slot(slot).b is None:
-                raise StudioError(f"slot {slot} has no second source to interpolate toward; give it one first")
-        elif not any(v.b is not None and not v.locked for k, v in composition.slots.items() if k in info.slot_names):
-            raise StudioError("no unlocked slot has a second source, so there is nothing to interpolate")
-        ts = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
-        comps = [composition.with_global_t(float(t)) if slot is None
-                 else composition.with_slot(slot, composition.slot(slot).with_t(float(t))) for t in ts]
-        out: list[np.ndarray] = []
-        for start in range(0, len(comps), self.frames_per_job):
-            if is_cancelled(cancel):
-                raise Cancelled("cancelled")
-            out += self._worker.call(self._interpolate_now, state, comps[start:start + self.frames_per_job])
-            if progress is not None:
-                progress(len(out) / len(comps))
-        return out
-
-    def _interpolate_now(self, state: ServiceState, comps: list[Composition]) -> list[np.ndarray]:
-        per_frame = [self._latents_for(state, c) for c in comps]
-        stacked = {k: np.stack([f[k] for f in per_frame]) for k in per_frame[0]}
-        return list(self._decode_now(state, stacked))
-
     def _compose_now(self, state: ServiceState, composition: Composition, request_id: int) -> ComposeResult:
         start = time.perf_counter()
         latents = self._latents_for(state, composition)
@@ -496,6 +435,11 @@ class ModelService:
     def methods() -> list[MethodDescription]:
         """Every method one can train, in the registry's order, as plain data for forms."""
         return training_door.methods()
+
+    @staticmethod
+    def run_setting_fields() -> tuple[ConfigField, ...]:
+        """The run settings a form shows (name, type, default, help, bounds, choices, form hints), as plain data."""
+        return training_door.run_setting_fields()
 
     @staticmethod
     def describe_checkpoint(path: str | Path) -> CheckpointDescription:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +203,7 @@ class TextLineComposer:
     # --- composing --------------------------------------------------------------------------------
     def render(self, text: str, style: Composition, letter_source: str | None = None,
                tracking: float | None = None) -> TextLineResult:
-        """Blocking: plan, compose every distinct glyph through the service (each waits on its worker), set the
+        """Blocking: plan, compose every distinct glyph through the service (one batch on its worker), set the
         line. Safe from any thread but the service's worker."""
         start = time.perf_counter()
         plan = self.plan(text, style, letter_source)
@@ -215,12 +214,14 @@ class TextLineComposer:
         return TextLineResult(image, plan, drawn, spans, time.perf_counter() - start)
 
     def compose_glyphs(self, plan: LinePlan) -> list[np.ndarray | None]:
-        """One image per character (None for gaps); a letter drawn twice is composed once."""
-        futures: dict[str, Future] = {}
+        """One image per character (None for gaps): every distinct letter composed once, all of them in one
+        batched decoder call (``ModelService.compose_batch``), not one worker job per glyph."""
+        distinct: dict[str, Composition] = {}
         for g in plan.drawn:
-            if g.value is not None and g.value not in futures:
-                futures[g.value] = self.service.compose_async(g.composition)
-        images = {v: f.result().image for v, f in futures.items()}
+            if g.value is not None and g.composition is not None:
+                distinct.setdefault(g.value, g.composition)
+        results = self.service.compose_batch(list(distinct.values()))
+        images = {v: r.image for v, r in zip(distinct, results, strict=True)}
         return [images[g.value] if g.composition is not None and g.value is not None else None for g in plan.glyphs]
 
     def request(self, text: str, style: Composition, callback: Callable[[TextLineResult], None],

@@ -8,9 +8,10 @@ in words that say what to open or drop first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from studio.errors import StudioError
 from studio.service.composition import Project
@@ -45,11 +46,13 @@ class ComposerExports:
         """``export_interpolation`` as a looping GIF, waited for."""
         return self.export_interpolation(path, "gif", frames, scale, frame_ms).result()
 
-    def save_project(self, path: str | Path) -> Path:
+    def save_project(self, path: str | Path, mined_values: Sequence[dict[str, Any]] = ()) -> Path:
+        """Write the composition, its model and dataset, and ``mined_values`` (JSON of the values mined with
+        the model) to a project file, atomically."""
         model = self.service.model
         dataset = self.service.items
         Project(self._composition, checkpoint=str(getattr(model, "path", "") or ""),
-                dataset=str(getattr(dataset, "spec", "") or "")).save(path)
+                dataset=str(getattr(dataset, "spec", "") or ""), mined_values=tuple(mined_values)).save(path)
         return Path(path)
 
     def open_project(self, path: str | Path) -> Project:

@@ -19,6 +19,7 @@ from studio.data.spec import preset_kind
 from studio.errors import StudioError
 from studio.paths import shipped_models
 from studio.service.composition import Project
+from studio.service.mined_values import for_model, project_values
 from studio.ui.dialog_parts import message_box
 from studio.ui.training_tab import dataset_spec_with_resolution
 from studio.ui.workers import watch
@@ -128,13 +129,45 @@ class WindowOpening:
 
     def _apply_project(self, path: str | Path) -> None:
         try:
-            self.composer.open_project(path)
+            project = self.composer.open_project(path)
         except StudioError as e:
             self.reporter.report(e)
             return
         self.settings.add_recent("projects", str(path))
         self.tabs.setCurrentIndex(0)
-        self.statusBar().showMessage(f"Opened project {Path(path).name}", 5000)
+        self.statusBar().showMessage(f"Opened project {Path(path).name}{self._take_project_values(project, path)}",
+                                     8000)
+
+    def _take_project_values(self, project: Project, path: str | Path) -> str:
+        """Add the project's mined values to the user's own file (the Value Mining panel's); a name the user
+        already holds for another value keeps the user's. Returns what the status bar adds about them."""
+        if not project.mined_values:
+            return ""
+        store = self.values_panel.store
+        try:
+            added, clashing = store.merge(project_values(project, str(path)))
+        except StudioError as e:
+            self.reporter.report(e)
+            return ""
+        self.values_panel.refresh_saved()
+        parts = []
+        if added:
+            parts.append(f"{len(added)} mined value{'s' if len(added) != 1 else ''} added to {store.path.name}")
+        if clashing:
+            parts.append(f"kept your own {', '.join(repr(n) for n in clashing)} (the project's differ)")
+        return f"; {'; '.join(parts)}" if parts else ""
+
+    def project_mined_values(self) -> list[dict]:
+        """The JSON of the saved mined values made with the loaded model: what a saved project carries."""
+        model = self.service.model
+        if model is None:
+            return []
+        try:
+            values = self.values_panel.store.load()
+        except StudioError as e:
+            self.reporter.report(e)
+            return []
+        return [v.to_json() for v in for_model(values, model.fingerprint)]
 
     def choose_project_to_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save Project",
@@ -142,7 +175,8 @@ class WindowOpening:
                                               PROJECT_FILTER)
         if path:
             self.settings.set_value("dirs/project", str(Path(path).parent))
-            self._run_export(lambda: self.composer.save_project(path), "Saved project")
+            values = self.project_mined_values()
+            self._run_export(lambda: self.composer.save_project(path, values), "Saved project")
 
     def start_session(self, model: Path | None, dataset: str | None = None, prompt: bool = True) -> None:
         """Open the model (its own dataset comes with it) or, without one, ``dataset`` and a prompt to train."""
