@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QSpinBox
 
 from studio.errors import StudioError
-from studio.methods.config import config_fields
+from studio.methods.config import FormHints, config_fields, option
 from studio.methods.registry import get_method, method_names
+from studio.service import training_door
 from studio.service.descriptions import describe_config
+from studio.training.trainer import TrainSettings
+from studio.ui.training_form import RUN_WIDGET_NAMES, TrainingForm
+from studio.ui.training_options import FLOAT_LIMIT, INT_LIMIT
 from studio.ui.training_tab import ConfigForm, LossHistory, TrainingTab, dataset_spec_with_resolution, format_duration
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -137,6 +143,127 @@ def test_a_recipe_fills_the_form_and_the_budget_reaches_the_settings(qtbot, ui_s
     tab.set_method("deae")  # a method without recipes
     assert not tab.recipe_combo.isEnabled()
     tab.shutdown()
+
+
+# --- the run settings, declared once (TrainSettings) ---------------------------------------------------------------
+class Declaring:
+    """A stand-in service for the form alone: the methods as the service describes them, and run settings from
+    ``declaration`` (TrainSettings, or a variant of it with more fields)."""
+
+    device = "cpu"
+
+    def __init__(self, declaration: type = TrainSettings) -> None:
+        self.declaration = declaration
+
+    @staticmethod
+    def methods():
+        return training_door.methods()
+
+    def run_setting_fields(self):
+        return tuple(f for f in describe_config(self.declaration) if f.form is not None)
+
+    def train_settings(self, **values: Any):
+        return self.declaration(**values)
+
+
+def row_label(form: TrainingForm, name: str) -> str:
+    """The text of the label beside a run setting's editor, in whichever box it sits."""
+    editor = form.run_editor(name)
+    for box in form.findChildren(QGroupBox):
+        layout = box.layout()
+        if isinstance(layout, QFormLayout) and layout.labelForField(editor) is not None:
+            label = layout.labelForField(editor)
+            assert isinstance(label, QLabel)
+            return label.text()
+    raise AssertionError(f"{name}: no row")
+
+
+def box_of(form: TrainingForm, name: str) -> str:
+    editor = form.run_editor(name)
+    return next(box.title() for box in form.findChildren(QGroupBox)
+                if isinstance(box.layout(), QFormLayout) and box.layout().labelForField(editor) is not None)
+
+
+def check_rows_follow(form: TrainingForm, declaration: type) -> None:
+    """Every row of the run settings is its declared field: label, box, help, bounds, choices and new-run value."""
+    declared = [f for f in config_fields(declaration) if f.form is not None]
+    assert list(form.run_editors) == [f.name for f in declared]
+    for f in declared:
+        editor = form.run_editor(f.name)
+        assert row_label(form, f.name) == f.form.label and box_of(form, f.name) == f.form.group
+        assert editor.toolTip() == f.help
+        offered = f.choices or f.form.offers
+        new_run = f.default if f.default is not None else offered[0] if offered else f.low
+        assert form.run_value(f.name) == new_run, f.name
+        if offered:
+            assert isinstance(editor, QComboBox)
+            assert [editor.itemData(i) for i in range(editor.count())] == list(offered)
+            assert [editor.itemText(i) for i in range(editor.count())] == [f.form.choice_label(v) for v in offered]
+        elif f.type is bool:
+            assert isinstance(editor, QCheckBox)
+        elif f.type in (int, float):
+            assert isinstance(editor, QSpinBox if f.type is int else QDoubleSpinBox)
+            limit = INT_LIMIT if f.type is int else FLOAT_LIMIT
+            assert editor.minimum() == (f.low if f.low is not None else -limit - (f.type is int))
+            assert editor.maximum() == (f.high if f.high is not None else limit)
+            assert editor.suffix() == f.form.suffix and editor.specialValueText() == f.form.special
+
+
+def test_the_run_settings_rows_are_the_declared_fields(qtbot):
+    form = TrainingForm(Declaring())
+    qtbot.addWidget(form)
+    form.set_method("gzs")  # no train_defaults: its run defaults are the declaration's
+    form.apply_recipe(None)
+    check_rows_follow(form, TrainSettings)
+    shown = {f.name for f in config_fields(TrainSettings) if f.form is not None}
+    assert {"amp", "keep_checkpoints", "method_options"}.isdisjoint(form.run_editors)
+    for name, attribute in RUN_WIDGET_NAMES.items():  # the editors keep the names their users have always used
+        assert name in shown and getattr(form, attribute) is form.run_editor(name)
+    assert form.budget_spin.text() == "none" and form.steps_spin.text() == "20,000"
+    form.resume_check.setChecked(True)  # the fields a resumed run keeps, as their hints say
+    assert [n for n, e in form.run_editors.items() if not e.isEnabled()] == ["lr_decay", "budget_minutes"]
+
+
+def test_the_service_hands_the_run_settings_as_the_cli_renders_them():
+    from studio.cli.train import RUN_FLAGS
+    from studio.ui.settings import DEVICES
+
+    described = training_door.run_setting_fields()
+    assert described == tuple(f for f in config_fields(TrainSettings) if f.form is not None)
+    assert {f.name for f in described} <= RUN_FLAGS.keys()  # the form shows only what `studio train` takes
+    device = next(f for f in described if f.name == "device")
+    assert device.offered == DEVICES  # the preferences offer the devices the form does
+
+
+def test_a_run_setting_declared_with_form_hints_appears_in_the_form(qtbot):
+    @dataclass
+    class Extended(TrainSettings):
+        warmup: int = option(100, "steps of learning-rate warm-up", low=0, high=5000,
+                             form=FormHints("Warm-up", "Schedule", suffix=" steps"))
+        ema: float = option(0.0, "weight-average decay", low=0.0, high=1.0,
+                            form=FormHints("EMA", "Schedule", special="off", decimals=3))
+        profile: bool = option(False, "profile the first steps", form=FormHints("Profile", "Saving"))
+        precision: str = option("fp32", "arithmetic", choices=("fp32", "bf16"), form=FormHints("Precision"))
+
+    form = TrainingForm(Declaring(Extended))
+    qtbot.addWidget(form)
+    form.set_method("gzs")
+    form.apply_recipe(None)
+    check_rows_follow(form, Extended)
+    assert box_of(form, "precision") == "Run" and box_of(form, "profile") == "Saving"
+    assert form.run_editor("warmup").text() == "100 steps" and form.run_editor("ema").text() == "off"
+    form.set_run_value("warmup", 250)
+    form.set_run_value("profile", True)
+    form.set_run_value("precision", "bf16")
+    settings = form.settings()
+    assert isinstance(settings, Extended)
+    assert (settings.warmup, settings.ema, settings.profile, settings.precision) == (250, 0.0, True, "bf16")
+    state = form.form_state()
+    assert state["warmup"] == 250 and state["profile"] is True and "device" not in state
+    again = TrainingForm(Declaring(Extended))
+    qtbot.addWidget(again)
+    again.restore_form_state({**state, "ema": "stale text", "precision": "fp64"})  # what does not fit is skipped
+    assert again.form_state() == {**state, "ema": 0.0, "precision": "fp32"}
 
 
 # --- a real run ----------------------------------------------------------------------------------------------------

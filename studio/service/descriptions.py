@@ -1,6 +1,6 @@
 """What the service tells its clients, as plain data: the loaded model, the open dataset, a composed result, the
-methods one can train (their options, with help, bounds, choices and defaults, and their recipes) and what a
-checkpoint file holds.
+methods one can train (their options, with help, bounds, choices and defaults, and their recipes), the run settings
+a training form shows (``ConfigField`` with ``FormHints``) and what a checkpoint file holds.
 
 This module imports no torch and no method module, so the GUI can name these types without loading PyTorch;
 the service fills them in (``ModelService.methods()``, ``ModelService.describe_checkpoint()``).
@@ -16,10 +16,10 @@ import numpy as np
 
 from studio.data.schema import AttributeSchema
 from studio.errors import StudioError
-from studio.methods.config import ConfigField, config_fields, parse_value
+from studio.methods.config import ConfigField, FormHints, config_fields, parse_value
 from studio.slots import SlotSpec
 
-__all__ = ["CheckpointDescription", "ComposeResult", "ConfigField", "DatasetInfo", "MethodDescription",
+__all__ = ["CheckpointDescription", "ComposeResult", "ConfigField", "DatasetInfo", "FormHints", "MethodDescription",
            "ModelInfo", "RecipeDescription", "SlotSpec", "describe_config", "parse_field"]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from studio.errors import StudioError
 from studio.service.descriptions import (
     CheckpointDescription,
+    ConfigField,
     MethodDescription,
     RecipeDescription,
     checkpoint_description,
@@ -23,25 +24,36 @@ from studio.service.descriptions import (
 )
 
 if TYPE_CHECKING:
-    from studio.training.trainer import TrainSettings
+    from studio.training.settings import TrainSettings
+
+#: The run settings a method's recipes fill in, and its ``run_defaults`` therefore hold.
+RECIPE_SETTINGS = ("steps", "batch", "lr_decay", "budget_minutes")
 
 
 def methods() -> list[MethodDescription]:
     """Every method one can train, in the registry's order, as plain data for forms."""
     from studio.methods.registry import get_method, method_names
-    from studio.training.trainer import TrainSettings
+    from studio.training.settings import TrainSettings
 
-    plain = {f.name: f.default for f in dataclass_fields(TrainSettings)}
+    new_run = {f.name: f.new_run_value for f in describe_config(TrainSettings)}
     out = []
     for name in method_names():
         cls = get_method(name)
         recipes = {k: RecipeDescription(k, r.summary, dict(r.settings), dict(r.options))
                    for k, r in cls.recipes.items()}
-        defaults = {"steps": plain["steps"], "batch": plain["batch"], "lr_decay": "none", "budget_minutes": 0.0,
-                    **getattr(cls, "train_defaults", {})}
+        # what the recipes set, so that choosing none puts it back (the rest of the form is the person's)
+        defaults = {**{k: new_run[k] for k in RECIPE_SETTINGS}, **getattr(cls, "train_defaults", {})}
         out.append(MethodDescription(name, cls.title or "", bool(cls.needs_labels),
                                      describe_config(cls.config_class), recipes, defaults))
     return out
+
+
+def run_setting_fields() -> tuple[ConfigField, ...]:
+    """The run settings a form shows (those ``TrainSettings`` declares with ``FormHints``), in declaration order,
+    as plain data: the Training tab builds its rows from these, as ``studio train`` builds its flags."""
+    from studio.training.settings import TrainSettings
+
+    return tuple(f for f in describe_config(TrainSettings) if f.form is not None)
 
 
 def describe_checkpoint(path: str | Path) -> CheckpointDescription:
@@ -53,7 +65,7 @@ def describe_checkpoint(path: str | Path) -> CheckpointDescription:
 
 def train_settings(**values: Any) -> TrainSettings:
     """Run settings from plain values (the Training tab's form); unknown names are a StudioError."""
-    from studio.training.trainer import TrainSettings
+    from studio.training.settings import TrainSettings
 
     known = {f.name for f in dataclass_fields(TrainSettings)}
     unknown = sorted(set(values) - known)

@@ -1,7 +1,9 @@
-"""What a method samples its batches from: a dataset, its zero-shot split, and fast tensor access."""
+"""What a method samples its batches from: a dataset, its zero-shot split, and fast tensor access; and the way
+back from tensors to pictures (``to_uint8``, the sample grids' ``tile_grid``)."""
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -66,3 +68,23 @@ class TrainingData:
     def train_position(self, indices: np.ndarray) -> np.ndarray:
         """Position of dataset items within the training list (for methods with one code per training item)."""
         return np.searchsorted(self.train_indices, indices)
+
+
+def tile_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:
+    """Sample images -> one uint8 picture. (rows, cols, 3, H, W) keeps its layout; (n, 3, H, W) is laid out
+    eight to a row (or as a square when n is not a multiple of eight)."""
+    if images.dim() == 4:
+        n = images.shape[0]
+        cols = 8 if n % 8 == 0 else math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        if rows * cols > n:
+            images = torch.cat([images, images.new_full((rows * cols - n, *images.shape[1:]), 1.0)])
+        images = images.reshape(rows, cols, *images.shape[1:])
+    rows, cols, _, h, w = images.shape
+    tiles = to_uint8(images.reshape(rows * cols, *images.shape[2:])).reshape(rows, cols, h, w, 3)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = pad + r * (h + pad), pad + c * (w + pad)
+            grid[top:top + h, left:left + w] = tiles[r, c]
+    return grid

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,106 +30,23 @@ from studio.data.spec import open_dataset
 from studio.data.splits import ZeroShotSplit
 from studio.errors import CheckpointError, StudioError
 from studio.methods.base import Method, MethodContext, StepContext
-from studio.methods.config import config_fields, config_to_json, option, parse_value
+from studio.methods.config import config_to_json
 from studio.methods.optimizers import match_state_layout
-from studio.methods.registry import get_method, method_names
 from studio.training import distributed
 from studio.training.carry_over import carry_over_report
 from studio.training.checkpoint import atomic_write_bytes, atomic_write_json
-from studio.training.data import TrainingData, to_uint8
+from studio.training.data import TrainingData, tile_grid
+from studio.training.method_setup import TRAINING_AID_PREFIXES, build_config, copy_weights, method_class
 from studio.training.model_io import LoadedModel, load_model, save_checkpoint
 from studio.training.run_directory import LAST, RunDirectory
+from studio.training.schedule import diverged, lr_factor, set_learning_rates
+from studio.training.settings import LR_DECAYS, ProgressEvent, TrainerCallbacks, TrainResult, TrainSettings
 
 #: The zero-shot split is fixed across seeds, so runs that differ only in their seed are scored on the same items.
 SPLIT_SEED = 0
-#: --lr-decay's schedules (see ``lr_factor``)
-LR_DECAYS = ("none", "cosine", "linear")
-
-
-@dataclass
-class TrainSettings:
-    """Everything about a run that is not the method's own hyper-parameters (those go in ``method_options``).
-
-    Declared once: each field's help, bounds and choices (``option``, as the method configs have) are what
-    ``studio train`` renders as its flags (``studio.cli.train.RUN_FLAGS``).
-    """
-
-    method: str
-    dataset: str
-    out: Path
-    steps: int = option(20000, "total optimisation steps (default: the method's)", low=0)
-    batch: int = option(8, "batch size: groups for gzs/deae, images otherwise (default: the method's); under "
-                        "torchrun, per process: the global batch is N times the process count", low=1)
-    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    seed: int = option(0, "seed for initial weights and batch sampling")
-    resume: bool = option(False, "continue the run in --out exactly where it stopped")
-    init_from: str | None = option(None, "fine-tune: start from these weights (same method and slots)")
-    checkpoint_every: int = option(500, "steps between checkpoints", low=0)
-    sample_every: int = option(250, "steps between sample grids", low=0)
-    log_every: int = option(25, "steps between metrics lines", low=0)
-    keep_checkpoints: int = option(5, "numbered checkpoints to keep (checkpoints/last always stays)", low=0)
-    amp: bool = option(True, "mixed precision on CUDA")
-    test_fraction: float = option(0.25, "held-out share of attribute combinations", low=0.0, high=1.0)
-    #: stop (and save) after this many minutes of this invocation's training loop; 0: no time limit
-    minutes: float = option(0.0, "stop after M minutes of training, saving a checkpoint (--resume continues); 0: no "
-                            "limit", low=0.0)
-    #: learning-rate schedule over ``steps``: constant (none), or cosine/linear decay to zero at the last step;
-    #: None: a resumed run's own schedule, a new run's "none"
-    lr_decay: str | None = option(None, "learning-rate schedule over --steps (or --budget-minutes): constant (none, "
-                                  "the default), or cosine or linear decay to zero at the end (a short run ends "
-                                  "sharper with one); --resume keeps the run's", choices=LR_DECAYS)
-    #: total training time of the run in minutes, summed over resumes: the run ends when it is spent (or at
-    #: ``steps``, whichever comes first) and the schedule follows the nearer of the two, so a slow or busy machine
-    #: still finishes its schedule; 0: no budget; None: a resumed run's own, a new run's 0
-    budget_minutes: float | None = option(None, "total training time of the run, over all its resumes: it ends when "
-                                          "M minutes are spent (or at --steps), and --lr-decay follows whichever of "
-                                          "the two is nearer, so a slow or busy machine still finishes the "
-                                          "schedule; 0: none; --resume keeps the run's", low=0.0)
-    method_options: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["out"] = str(self.out)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["out"] = Path(kwargs["out"])
-        return cls(**kwargs)
-
-
-@dataclass
-class ProgressEvent:
-    step: int
-    total: int
-    losses: dict[str, float]
-    steps_per_s: float
-    eta_s: float
-
-
-@dataclass
-class TrainerCallbacks:
-    """Optional hooks, all called from the training thread."""
-
-    on_progress: Callable[[ProgressEvent], None] | None = None
-    on_sample: Callable[[int, np.ndarray, Path], None] | None = None
-    on_checkpoint: Callable[[int, Path], None] | None = None
-    on_log: Callable[[str], None] | None = None
-
-
-@dataclass
-class TrainResult:
-    step: int
-    checkpoint: Path
-    stopped: bool
-    losses: dict[str, float]
-    #: the numbered checkpoint of the final step, when the run keeps one (``checkpoint`` is the moving ``last``)
-    kept: Path | None = None
-    #: why a stopped run stopped: "time" (its ``minutes`` limit, a planned stop) or "interrupt" (Ctrl-C or
-    #: ``request_stop``); "" for a run that reached its end (its steps or its budget)
-    stop_reason: str = ""
+#: The names this module has always offered; they live in the modules above now.
+__all__ = ["LR_DECAYS", "SPLIT_SEED", "TRAINING_AID_PREFIXES", "ProgressEvent", "TrainResult", "TrainSettings",
+           "Trainer", "TrainerCallbacks", "build_config", "diverged", "lr_factor", "set_learning_rates", "tile_grid"]
 
 
 class Trainer:
@@ -349,7 +266,7 @@ class Trainer:
         if self.run_dir.newest_checkpoint() is not None:
             raise StudioError(f"{self.out} already holds a run ({self.run_dir.checkpoints.name}/); pass --resume to "
                               "continue it, or choose another --out")
-        cls = _method_class(s.method)
+        cls = method_class(s.method)
         config = build_config(cls, s.method_options)
         torch.manual_seed(s.seed)  # the same initial weights on every rank (rank 0's are broadcast as well)
         rng = distributed.batch_rng(s.seed)
@@ -365,7 +282,7 @@ class Trainer:
         except ValueError as e:
             raise StudioError(f"{cls.name} options: {e}") from None
         if s.init_from:
-            _copy_weights(source.method, method, s.init_from)
+            copy_weights(source.method, method, s.init_from)
             self._log(carry_over_report(s.init_from, source.method, source.dataset_spec, method, dataset))
         method.to(device)
         distributed.seed_torch_per_rank(s.seed)
@@ -544,122 +461,3 @@ class Trainer:
 
         signal.signal(signal.SIGINT, on_sigint)
         return lambda: signal.signal(signal.SIGINT, previous)
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-
-
-def lr_factor(decay: str, step: float, steps: float) -> float:
-    """Multiplier of every optimiser's initial learning rate at ``step`` of ``steps`` (or at a fraction of 1).
-
-    A short run gains most from ending at a small learning rate: the last steps average out the noise that a
-    constant rate keeps injecting. By steps it depends on the step alone, so a resumed run continues the same
-    curve exactly; a budgeted run passes the share of its time spent.
-    """
-    if decay == "none" or steps <= 0:
-        return 1.0
-    progress = min(max(step / steps, 0.0), 1.0)
-    if decay == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if decay == "linear":
-        return 1.0 - progress
-    raise StudioError(f"unknown --lr-decay {decay!r}; choose one of {', '.join(LR_DECAYS)}")
-
-
-def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
-    """Scale each parameter group's rate from the one it started with (kept in the group, so checkpoints hold it)."""
-    for optimizer in optimizers.values():
-        for group in optimizer.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
-
-
-def diverged(losses: dict[str, float], skips_overflow: bool) -> bool:
-    """A non-finite loss means training diverged. A non-finite gradient norm means the same, except under float16
-    loss scaling, where it marks a step the scaler skipped (it lowers the scale and goes on)."""
-    for name, value in losses.items():
-        if math.isfinite(value):
-            continue
-        if skips_overflow and name.startswith("grad_norm"):
-            continue
-        return True
-    return False
-
-
-def _method_class(name: str) -> type[Method]:
-    try:
-        return get_method(name)
-    except KeyError:
-        raise StudioError(f"unknown method {name!r}; choose one of {', '.join(method_names())}") from None
-
-
-def build_config(cls: type[Method], options: dict[str, Any]) -> Any:
-    """The method's config with ``options`` applied; text values are parsed, unknown names are an error."""
-    known = {f.name: f for f in config_fields(cls.config_class)}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise StudioError(f"{cls.name} has no option(s) {', '.join(unknown)}; its options are: "
-                          f"{', '.join(known)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in options.items():
-        f = known[name]
-        try:
-            if isinstance(value, str) and f.type is not str:
-                value = parse_value(f, value)
-            elif f.type is tuple and isinstance(value, list):
-                value = tuple(value)
-            elif f.type is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            else:
-                parse_value(f, ",".join(map(str, value)) if f.type is tuple else str(value))
-        except ValueError as e:
-            raise StudioError(f"{cls.name} option {e}") from None
-        kwargs[name] = value
-    return cls.config_class(**kwargs)
-
-
-#: State-dict prefixes of weights that only help training and depend on the dataset's values.
-TRAINING_AID_PREFIXES = ("label_heads.", "chunk_critics.")
-
-
-def _copy_weights(source: Method, target: Method, origin: str) -> None:
-    theirs = [(s.name, s.shape) for s in source.slots]
-    ours = [(s.name, s.shape) for s in target.slots]
-    if theirs != ours:
-        raise CheckpointError(f"--init-from {origin}: its slots {theirs} differ from this dataset's {ours}; "
-                              "fine-tuning needs the same attributes and latent sizes")
-    state, own = source.state_dict(), target.state_dict()
-    # Training aids that read a dataset's values (GZS-Net's chunk label heads) carry over only where they fit:
-    # a user's folder has other values, and a run may add or drop the aid.
-    aids = {k for k in {*state, *own} if k.startswith(TRAINING_AID_PREFIXES)}
-    state = {k: v for k, v in state.items() if k not in aids or (k in own and own[k].shape == v.shape)}
-    try:
-        result = target.load_state_dict(state, strict=False)
-        left = [k for k in (*result.missing_keys, *result.unexpected_keys) if k not in aids]
-        if left:
-            raise RuntimeError(f"missing or unexpected weights: {', '.join(left[:5])}")
-    except RuntimeError as e:
-        theirs_px, ours_px = source.context.resolution, target.context.resolution
-        hint = (f"; it was trained at {theirs_px} px and this dataset is {ours_px} px: give the dataset res="
-                f"{theirs_px} (e.g. --dataset DIR,res={theirs_px})" if theirs_px != ours_px else "")
-        raise CheckpointError(f"--init-from {origin}: its weights do not fit ({str(e).splitlines()[0]}){hint}") \
-            from None
-
-
-def tile_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:
-    """Sample images -> one uint8 picture. (rows, cols, 3, H, W) keeps its layout; (n, 3, H, W) is laid out
-    eight to a row (or as a square when n is not a multiple of eight)."""
-    if images.dim() == 4:
-        n = images.shape[0]
-        cols = 8 if n % 8 == 0 else math.ceil(math.sqrt(n))
-        rows = math.ceil(n / cols)
-        if rows * cols > n:
-            images = torch.cat([images, images.new_full((rows * cols - n, *images.shape[1:]), 1.0)])
-        images = images.reshape(rows, cols, *images.shape[1:])
-    rows, cols, _, h, w = images.shape
-    tiles = to_uint8(images.reshape(rows * cols, *images.shape[2:])).reshape(rows, cols, h, w, 3)
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for r in range(rows):
-        for c in range(cols):
-            top, left = pad + r * (h + pad), pad + c * (w + pad)
-            grid[top:top + h, left:left + w] = tiles[r, c]
-    return grid

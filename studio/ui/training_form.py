@@ -1,8 +1,10 @@
 """The Training tab's form: data, method, recipe, run settings and the method's hyper-parameters, and the
 service's run settings (``TrainSettings``) they describe.
 
-What one can train comes from the service's method descriptions (options, recipes, run defaults), so the form
-offers what ``studio train`` accepts; a recipe fills it the way ``--recipe`` would, and every field stays editable.
+What one can train comes from the service's method descriptions (options, recipes, run defaults), and the run
+settings' rows (steps, batch, schedule, device, seed, saving, ...) from the service's description of
+``TrainSettings`` (``run_setting_fields``), so the form offers what ``studio train`` accepts, with the same
+defaults, bounds and help; a recipe fills it the way ``--recipe`` would, and every field stays editable.
 """
 
 from __future__ import annotations
@@ -15,26 +17,35 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.errors import StudioError
 from studio.paths import user_runs_dir
-from studio.service.descriptions import MethodDescription
+from studio.service.descriptions import ConfigField, MethodDescription
 from studio.ui import errors
-from studio.ui.settings import DATASET_PRESETS, DEVICES, RESOLUTIONS
-from studio.ui.training_options import ConfigForm
+from studio.ui.settings import DATASET_PRESETS, RESOLUTIONS
+from studio.ui.training_options import ConfigForm, hints, set_setting_value, setting_editor, setting_value
+
+#: The names the run settings' editors have always had on the form (and the tab, the screenshots and the tests);
+#: a setting not named here is reached with ``run_editor(name)``.
+RUN_WIDGET_NAMES = {
+    "steps": "steps_spin", "batch": "batch_spin", "lr_decay": "lr_decay_combo", "budget_minutes": "budget_spin",
+    "device": "device_combo", "seed": "seed_spin", "checkpoint_every": "checkpoint_spin",
+    "sample_every": "sample_spin", "log_every": "log_spin",
+}
+#: The box that holds the data, method and run folder rows; the run settings of this group join it.
+RUN_GROUP = "Run"
 
 
 def dataset_spec_with_resolution(spec: str, resolution: int) -> str:
@@ -43,15 +54,6 @@ def dataset_spec_with_resolution(spec: str, resolution: int) -> str:
     if any(part.strip().startswith("res=") for part in spec.split(",")[1:]):
         return spec
     return f"{spec},res={int(resolution)}"
-
-
-def int_spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
-    """One of the form's whole-number fields."""
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setToolTip(tip)
-    return spin
 
 
 class TrainingForm(QScrollArea):
@@ -64,6 +66,9 @@ class TrainingForm(QScrollArea):
         self.runs_dir = Path(runs_dir) if runs_dir is not None else user_runs_dir()
         #: what the service says one can train, by name (options, recipes, run defaults)
         self.methods: dict[str, MethodDescription] = {m.name: m for m in service.methods()}
+        #: the run settings the form shows, as the service declares them (``TrainSettings``' fields with form hints)
+        self.run_fields: dict[str, ConfigField] = {f.name: f for f in service.run_setting_fields()}
+        self.run_editors: dict[str, QWidget] = {}
         self._build()
         self._on_method_changed()
 
@@ -96,38 +101,11 @@ class TrainingForm(QScrollArea):
         self.method_combo.setToolTip("The disentangling method; its hyper-parameters are listed below")
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
 
-        self.steps_spin = int_spin(1, 10_000_000, 20000, "Optimisation steps of the whole run")
-        self.steps_spin.setGroupSeparatorShown(True)
-        self.batch_spin = int_spin(1, 4096, 8, "Batch size; for GZS-Net and DEAE it counts groups (several "
-                                   "images each), for the other methods images")
-        self.lr_decay_combo = QComboBox()
-        for decay, label in (("none", "constant"), ("cosine", "cosine decay to zero"),
-                             ("linear", "linear decay to zero")):
-            self.lr_decay_combo.addItem(label, decay)
-        self.lr_decay_combo.setToolTip("Learning-rate schedule over the run's steps; a short run ends sharper with "
-                                       "a decay. A continued run keeps the schedule it started with")
-        self.budget_spin = QDoubleSpinBox()
-        self.budget_spin.setRange(0.0, 1_000_000.0)
-        self.budget_spin.setDecimals(1)
-        self.budget_spin.setSingleStep(5.0)
-        self.budget_spin.setSuffix(" min")
-        self.budget_spin.setSpecialValueText("none")
-        self.budget_spin.setToolTip("Total training time of the run: it ends when the time is spent (or at Steps, "
-                                    "whichever comes first), and the LR schedule follows the nearer of the two, so "
-                                    "a slow or busy machine still finishes its schedule. A continued run keeps its own")
         self.recipe_combo = QComboBox()
         self.recipe_combo.setToolTip("Fill the form with a measured set of settings for one situation, e.g. a short "
                                      "run on a CPU; every field stays editable")
         self.recipe_combo.activated.connect(self._on_recipe_chosen)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
-        self.device_combo.setToolTip("auto takes a CUDA GPU, then Apple MPS, then the CPU")
-        self.seed_spin = int_spin(0, 2**31 - 1, 0,
-                                  "Random seed of initialisation and batches (the zero-shot split stays fixed)")
-        self.checkpoint_spin = int_spin(0, 10_000_000, 500,
-                                        "Save a checkpoint every this many steps (0: only at the end)")
-        self.sample_spin = int_spin(0, 10_000_000, 250, "Write a grid of samples every this many steps (0: never)")
-        self.log_spin = int_spin(1, 100_000, 25, "Average the losses into metrics.jsonl every this many steps")
+        boxes = self._build_run_settings()
 
         self.out_edit = QLineEdit()
         self.out_edit.setToolTip("The run folder (config, checkpoints, metrics, samples). Empty: a new folder "
@@ -139,8 +117,9 @@ class TrainingForm(QScrollArea):
         out_row.addWidget(out_browse)
         self.resume_check = QCheckBox("Continue the run in this folder")
         self.resume_check.setToolTip("Resume exactly from the folder's last checkpoint (same settings)")
-        self.resume_check.toggled.connect(self.lr_decay_combo.setDisabled)  # a resumed run keeps its schedule
-        self.resume_check.toggled.connect(self.budget_spin.setDisabled)  # ... and its time budget
+        for name, f in self.run_fields.items():
+            if hints(f).kept_on_resume:  # a resumed run keeps its schedule and its time budget
+                self.resume_check.toggled.connect(self.run_editors[name].setDisabled)
 
         self.init_edit = QLineEdit()
         self.init_edit.setPlaceholderText("(train from scratch)")
@@ -156,28 +135,14 @@ class TrainingForm(QScrollArea):
         init_row.addWidget(init_browse)
         init_row.addWidget(self.init_current)
 
-        run_box = QGroupBox("Run")
-        run_form = QFormLayout(run_box)
-        run_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        run_form.addRow("Dataset", dataset_row)
-        run_form.addRow("Resolution", self.resolution_combo)
-        run_form.addRow("Method", self.method_combo)
-        run_form.addRow("Recipe", self.recipe_combo)
-        run_form.addRow("Steps", self.steps_spin)
-        run_form.addRow("Batch", self.batch_spin)
-        run_form.addRow("LR schedule", self.lr_decay_combo)
-        run_form.addRow("Time budget", self.budget_spin)
-        run_form.addRow("Device", self.device_combo)
-        run_form.addRow("Seed", self.seed_spin)
+        run_form = boxes[RUN_GROUP][1]
+        run_form.insertRow(0, "Dataset", dataset_row)
+        run_form.insertRow(1, "Resolution", self.resolution_combo)
+        run_form.insertRow(2, "Method", self.method_combo)
+        run_form.insertRow(3, "Recipe", self.recipe_combo)
         run_form.addRow("Output folder", out_row)
         run_form.addRow("", self.resume_check)
         run_form.addRow("Fine-tune from", init_row)
-
-        log_box = QGroupBox("Saving")
-        log_form = QFormLayout(log_box)
-        log_form.addRow("Checkpoint every", self.checkpoint_spin)
-        log_form.addRow("Samples every", self.sample_spin)
-        log_form.addRow("Log every", self.log_spin)
 
         self.config_form = ConfigForm()
         self.method_box = QGroupBox("Hyper-parameters")
@@ -191,16 +156,46 @@ class TrainingForm(QScrollArea):
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
         inner_layout.setContentsMargins(0, 0, 6, 0)
-        inner_layout.addWidget(run_box)
-        inner_layout.addWidget(log_box)
-        inner_layout.addWidget(self.method_box)
+        self._boxes = [box for box, _form in boxes.values()] + [self.method_box]
+        for box in self._boxes:
+            inner_layout.addWidget(box)
         inner_layout.addStretch(1)
-        self._boxes = [run_box, log_box, self.method_box]
         self.setWidget(inner)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(inner.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 4)
+
+    def _build_run_settings(self) -> dict[str, tuple[QGroupBox, QFormLayout]]:
+        """One row per declared run setting, in declaration order, in the box its hints name (the run box first)."""
+        boxes: dict[str, tuple[QGroupBox, QFormLayout]] = {}
+        for group in [RUN_GROUP, *(hints(f).group for f in self.run_fields.values())]:
+            if group not in boxes:
+                box = QGroupBox(group)
+                form = QFormLayout(box)
+                form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+                boxes[group] = (box, form)
+        for name, f in self.run_fields.items():
+            editor = setting_editor(f)
+            self.run_editors[name] = editor
+            if name in RUN_WIDGET_NAMES:
+                setattr(self, RUN_WIDGET_NAMES[name], editor)
+            label = QLabel(hints(f).label)
+            label.setToolTip(editor.toolTip())
+            boxes[hints(f).group][1].addRow(label, editor)
+        return boxes
+
+    def run_editor(self, name: str) -> QWidget:
+        """The editor of the run setting ``name``."""
+        return self.run_editors[name]
+
+    def run_value(self, name: str) -> Any:
+        """The value the form holds for the run setting ``name``."""
+        return setting_value(self.run_editors[name])
+
+    def set_run_value(self, name: str, value: Any) -> bool:
+        """Show ``value`` for the run setting ``name``; False where it does not fit (see ``set_setting_value``)."""
+        return set_setting_value(self.run_fields[name], self.run_editors[name], value)
 
     def set_running(self, running: bool) -> None:
         """Lock the form while a run goes on (it describes that run)."""
@@ -246,7 +241,7 @@ class TrainingForm(QScrollArea):
         method = self.method()
         if "cpu" not in method.recipes:
             return None
-        device = self.device_combo.currentText()
+        device = str(self.run_value("device"))
         resolved = str(getattr(self.service, "device", "cpu")) if device == "auto" else device
         return "cpu" if resolved.startswith("cpu") else None
 
@@ -254,11 +249,9 @@ class TrainingForm(QScrollArea):
         """Fill the run settings and hyper-parameters from the method's recipe ``name`` (None: the defaults)."""
         method = self.method()
         recipe = method.recipes[name] if name is not None else None
-        values = method.run_settings(name)
-        self.steps_spin.setValue(min(int(values["steps"]), self.steps_spin.maximum()))
-        self.batch_spin.setValue(int(values["batch"]))
-        self.lr_decay_combo.setCurrentIndex(max(0, self.lr_decay_combo.findData(values["lr_decay"])))
-        self.budget_spin.setValue(float(values["budget_minutes"]))
+        for setting, value in method.run_settings(name).items():
+            if setting in self.run_editors:
+                self.set_run_value(setting, value)
         self.config_form.reset()
         for option, value in (recipe.options if recipe else {}).items():
             self.config_form.set_value(option, value)
@@ -279,12 +272,10 @@ class TrainingForm(QScrollArea):
                 continue  # a half-typed entry is not worth remembering
             if value != f.default:
                 options[f.name] = list(value) if isinstance(value, tuple) else value
+        remembered = {name: self.run_value(name) for name, f in self.run_fields.items() if hints(f).remembered}
         return {"dataset": self.dataset_combo.currentText(), "resolution": self.resolution_combo.currentData(),
-                "method": self.method_name(), "recipe": self.recipe_combo.currentData(),
-                "steps": self.steps_spin.value(), "batch": self.batch_spin.value(),
-                "lr_decay": self.lr_decay_combo.currentData(), "budget_minutes": self.budget_spin.value(),
-                "seed": self.seed_spin.value(), "checkpoint_every": self.checkpoint_spin.value(),
-                "sample_every": self.sample_spin.value(), "log_every": self.log_spin.value(), "options": options}
+                "method": self.method_name(), "recipe": self.recipe_combo.currentData(), **remembered,
+                "options": options}
 
     def restore_form_state(self, state: dict[str, Any]) -> None:
         """Put back what :meth:`form_state` gave; unknown methods, options or values are skipped one by one."""
@@ -292,20 +283,21 @@ class TrainingForm(QScrollArea):
             self.set_method(state["method"])
         if isinstance(state.get("dataset"), str) and state["dataset"].strip():
             self.set_dataset(state["dataset"])
-        for combo, key in ((self.resolution_combo, "resolution"), (self.lr_decay_combo, "lr_decay"),
-                           (self.recipe_combo, "recipe")):
-            index = combo.findData(state.get(key)) if state.get(key) is not None else -1
+        index = self.resolution_combo.findData(state.get("resolution")) if state.get("resolution") else -1
+        if index >= 0:
+            self.resolution_combo.setCurrentIndex(index)
+        if "recipe" in state:  # None: the method's defaults (item 0), which the automatic recipe may have replaced
+            index = 0 if state["recipe"] is None else self.recipe_combo.findData(state["recipe"])
             if index >= 0:
-                combo.setCurrentIndex(index)
-        spins = {"steps": self.steps_spin, "batch": self.batch_spin, "seed": self.seed_spin,
-                 "checkpoint_every": self.checkpoint_spin, "sample_every": self.sample_spin,
-                 "log_every": self.log_spin, "budget_minutes": self.budget_spin}
-        for key, spin in spins.items():
-            value = state.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                spin.setValue(value if isinstance(spin, QDoubleSpinBox) else int(value))
+                self.recipe_combo.setCurrentIndex(index)
+        for name, f in self.run_fields.items():
+            if hints(f).remembered and state.get(name) is not None:
+                self.set_run_value(name, state[name])
+        options = state.get("options")
+        if isinstance(options, dict):  # the options that differ from the defaults, not from the automatic recipe
+            self.config_form.reset()
         names = {f.name for f in self.config_form.fields()}
-        for name, value in (state.get("options") or {}).items():
+        for name, value in (options if isinstance(options, dict) else {}).items():
             if name in names:
                 try:
                     self.config_form.set_value(name, tuple(value) if isinstance(value, list) else value)
@@ -336,13 +328,11 @@ class TrainingForm(QScrollArea):
         if init and self.resume_check.isChecked():
             raise StudioError("fine-tuning starts a new run; untick “Continue the run in this folder” or clear "
                               "“Fine-tune from”")
+        resume = self.resume_check.isChecked()
+        run = {name: None if resume and hints(f).kept_on_resume else self.run_value(name)
+               for name, f in self.run_fields.items()}
         return self.service.train_settings(
-            method=self.method_name(), dataset=self.dataset_spec(), out=out, steps=self.steps_spin.value(),
-            batch=self.batch_spin.value(), device=self.device_combo.currentText(), seed=self.seed_spin.value(),
-            resume=self.resume_check.isChecked(), init_from=init, checkpoint_every=self.checkpoint_spin.value(),
-            sample_every=self.sample_spin.value(), log_every=self.log_spin.value(),
-            lr_decay=None if self.resume_check.isChecked() else self.lr_decay_combo.currentData(),
-            budget_minutes=None if self.resume_check.isChecked() else self.budget_spin.value(),
+            method=self.method_name(), dataset=self.dataset_spec(), out=out, resume=resume, init_from=init, **run,
             method_options=self.config_form.changed_values())
 
     def _on_choose_dataset_folder(self) -> None:

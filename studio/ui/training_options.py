@@ -1,7 +1,9 @@
-"""The hyper-parameter form of the Training tab: one editor per field of a method's config dataclass.
+"""The generated parts of the Training tab: one editor per field of a method's config dataclass (``ConfigForm``),
+and one per run setting (``setting_editor``).
 
-It is generated from the service's method descriptions (``ConfigField``), so its defaults, bounds and tooltips come
-from the same source as the command line's, and a new option of a method shows up here without UI code.
+Both are generated from the service's descriptions (``ConfigField``), so their defaults, bounds and tooltips come
+from the same declaration as the command line's, and a new option of a method, or a new run setting with form
+hints, shows up here without UI code.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
 from studio.errors import StudioError
-from studio.service.descriptions import ConfigField, parse_field
+from studio.service.descriptions import ConfigField, FormHints, parse_field
+
+#: A run setting's spin box reaches these where its declaration sets no bound (a spin box needs one).
+INT_LIMIT = 2**31 - 1
+FLOAT_LIMIT = 1_000_000.0
 
 
 class ConfigForm(QWidget):
@@ -147,3 +153,80 @@ class ConfigForm(QWidget):
         for f in self._fields:
             self.set_value(f.name, f.default)
 
+
+
+# --- run settings -----------------------------------------------------------------------------------------------
+def hints(f: ConfigField) -> FormHints:
+    """A field's form hints; one declared without them shows under its own name."""
+    return f.form if f.form is not None else FormHints(f.name.replace("_", " "))
+
+
+def setting_editor(f: ConfigField) -> QWidget:
+    """The editor of one run setting, with the declaration's bounds, choices, help and new-run value."""
+    form = hints(f)
+    editor: QWidget
+    if f.type is bool:
+        editor = QCheckBox()
+    elif f.offered:
+        editor = QComboBox()
+        for value in f.offered:
+            editor.addItem(form.choice_label(value), value)
+    elif f.type is int:
+        editor = QSpinBox()
+        editor.setRange(int(f.low) if f.low is not None else -INT_LIMIT - 1,
+                        int(f.high) if f.high is not None else INT_LIMIT)
+        editor.setGroupSeparatorShown(form.thousands)
+    elif f.type is float:
+        editor = QDoubleSpinBox()
+        editor.setDecimals(form.decimals)
+        editor.setSingleStep(form.step)
+        editor.setRange(f.low if f.low is not None else -FLOAT_LIMIT, f.high if f.high is not None else FLOAT_LIMIT)
+    else:
+        editor = QLineEdit()
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        editor.setSuffix(form.suffix)
+        editor.setSpecialValueText(form.special)
+    set_setting_value(f, editor, f.new_run_value)
+    editor.setToolTip(f.help)
+    return editor
+
+
+def setting_value(editor: QWidget) -> Any:
+    """The value a run setting's editor holds."""
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
+    if isinstance(editor, QComboBox):
+        return editor.currentData()
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        return editor.value()
+    assert isinstance(editor, QLineEdit)
+    return editor.text().strip() or None
+
+
+def set_setting_value(f: ConfigField, editor: QWidget, value: Any) -> bool:
+    """Show ``value`` (a spin box clamps it to its range); False, and nothing changed, when it does not fit the
+    field: a choice it does not offer, or a value of another kind (remembered state may be stale or edited)."""
+    if isinstance(editor, QCheckBox):
+        if not isinstance(value, bool):
+            return False
+        editor.setChecked(value)
+        return True
+    if isinstance(editor, QComboBox):
+        index = editor.findData(value)
+        if index < 0:
+            return False
+        editor.setCurrentIndex(index)
+        return True
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        if isinstance(editor, QSpinBox):
+            editor.setValue(int(min(max(value, editor.minimum()), editor.maximum())))
+        else:
+            editor.setValue(float(value))
+        return True
+    assert isinstance(editor, QLineEdit)
+    if value is not None and not isinstance(value, str):
+        return False
+    editor.setText(value or "")
+    return True

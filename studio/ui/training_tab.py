@@ -22,7 +22,7 @@ from studio.ui import errors
 from studio.ui.image_view import ImageView
 from studio.ui.training_checkpoints import CheckpointPicker
 from studio.ui.training_curves import LossHistory, LossPlot
-from studio.ui.training_form import TrainingForm, dataset_spec_with_resolution
+from studio.ui.training_form import RUN_WIDGET_NAMES, TrainingForm, dataset_spec_with_resolution
 from studio.ui.training_options import ConfigForm
 from studio.ui.training_status import ENDED, RUNNING, RunStatus, format_duration
 from studio.ui.workers import gui_callback, watch
@@ -114,19 +114,13 @@ class TrainingTab(QWidget):
         self.resolution_combo = form.resolution_combo
         self.method_combo = form.method_combo
         self.recipe_combo = form.recipe_combo
-        self.steps_spin = form.steps_spin
-        self.batch_spin = form.batch_spin
-        self.lr_decay_combo = form.lr_decay_combo
-        self.budget_spin = form.budget_spin
-        self.device_combo = form.device_combo
-        self.seed_spin = form.seed_spin
+        for attribute in RUN_WIDGET_NAMES.values():  # the run settings' editors (steps_spin, device_combo, ...)
+            if hasattr(form, attribute):
+                setattr(self, attribute, getattr(form, attribute))
         self.out_edit = form.out_edit
         self.resume_check = form.resume_check
         self.init_edit = form.init_edit
         self.init_current = form.init_current
-        self.checkpoint_spin = form.checkpoint_spin
-        self.sample_spin = form.sample_spin
-        self.log_spin = form.log_spin
         self.config_form = form.config_form
         self.method_box = form.method_box
         self.start_button = status.start_button
