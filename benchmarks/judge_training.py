@@ -1,8 +1,8 @@
 """CPU time of training the judge (studio/evaluation/judge.py) on a dataset's training split, one thread.
 
 The judge is trained once per dataset and cached; this says what that first time costs. It times ``--steps``
-steps and extrapolates to the judge's default step count, and reports the judge's accuracy on the held-out
-(zero-shot test) images when ``--steps`` is the default.
+steps, extrapolates to the judge's default step count for the dataset (``judge.default_steps``), and reports
+the accuracy of the judge it trained on the held-out (zero-shot test) images.
 
     taskset -c 0 .venv/bin/python benchmarks/judge_training.py [--dataset fonts:small] [--steps 50]
 """
@@ -42,7 +42,9 @@ def main() -> int:
     result = {"dataset": data.spec, "train_items": len(items), "steps_timed": args.steps,
               "cpu_seconds": round(seconds, 1),
               "cpu_seconds_per_step": round(seconds / args.steps, 3),
-              "cpu_minutes_at_default_steps": round(seconds / args.steps * judge.DEFAULT_STEPS / 60, 2)}
+              "default_steps": judge.default_steps(data.schema.cardinalities),
+              "cpu_minutes_at_default_steps": round(seconds / args.steps
+                                                    * judge.default_steps(data.schema.cardinalities) / 60, 2)}
     test = split.test
     predicted = model.predict(to_tensor(data.images(test)))
     truth = torch.from_numpy(data.codes[test].astype(np.int64))

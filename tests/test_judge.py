@@ -98,3 +98,16 @@ def test_cli_json_carries_the_judge_and_reuses_its_cache(tiny_gzs_run, judged, c
 def test_judge_steps_must_be_positive(tiny_gzs_run, capsys):
     assert main(["eval", str(tiny_gzs_run), "--device", "cpu", "--only", "judge", "--judge-steps", "0"]) != 0
     assert "--judge-steps must be at least 1" in capsys.readouterr().err
+
+
+def test_default_steps_grow_with_the_values_to_read(monkeypatch):
+    from studio.evaluation.judge import default_steps
+
+    monkeypatch.setattr(judge_module, "DEFAULT_STEPS", 400)
+    assert default_steps([10, 3, 5, 5, 10]) == 400  # fonts:small, the reference
+    assert default_steps([4, 3, 3, 4, 4, 3, 3]) == 400  # shapes:small has fewer values: never fewer steps
+    assert default_steps([52, 3, 10, 10, 22]) == 3500  # full Fonts: 400 x (97/33)^2, to the nearest 100
+    assert default_steps([52, 3, 10, 10, 100]) == judge_module.MAX_DEFAULT_STEPS  # capped
+    assert default_steps([66]) == 1600  # twice the reference: four times the steps
+    monkeypatch.setattr(judge_module, "DEFAULT_STEPS", 60)  # what the suite runs with: the base scales too
+    assert default_steps([10, 3, 5, 5, 10]) == 60 and default_steps([66]) == 200

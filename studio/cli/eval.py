@@ -62,5 +62,5 @@ def add_judge_steps(parser: argparse.ArgumentParser) -> None:
     """``--judge-steps``, shared with ``studio ship-model`` so a card's judge can be the one ``studio eval`` used."""
     parser.add_argument("--judge-steps", type=int, default=None, metavar="N",
                         help="training steps of the judge, the classifier of real images that reads the syntheses "
-                             "(default 400; trained once per dataset and cached; a set with many values, such as "
-                             "the full Fonts, needs more)")
+                             "(default: 400 for up to 33 attribute values in all, growing with the square of the "
+                             "values beyond, e.g. 3,500 for the full Fonts' 97; trained once per dataset and cached)")

@@ -43,8 +43,11 @@ from studio.methods.base import Method
 from studio.training.data import to_tensor
 
 JUDGE_VERSION = "judge-1"
-#: Training steps and batch; read at call time, so tests can make the judge cheaper.
+#: Training steps and batch; read at call time, so tests can make the judge cheaper. ``DEFAULT_STEPS`` is what
+#: a set with up to ``REFERENCE_VALUES`` attribute values in all (fonts:small: 33) needs; see ``default_steps``.
 DEFAULT_STEPS = 400
+REFERENCE_VALUES = 33
+MAX_DEFAULT_STEPS = 4000
 DEFAULT_BATCH = 64
 #: The judge trains on at most this many training images (a seeded subset of larger sets).
 DEFAULT_ITEMS = 20000
@@ -132,6 +135,24 @@ def judge_items(items: np.ndarray, seed: int = 0) -> np.ndarray:
     return items
 
 
+def default_steps(cardinalities: list[int]) -> int:
+    """The judge's steps when none are asked for: ``DEFAULT_STEPS`` times the square of how many more values in
+    all the set has than ``REFERENCE_VALUES``, to the nearest 100, at most ``MAX_DEFAULT_STEPS``.
+
+    Why the square: on the full Fonts (97 values) 400 steps read real held-out letters 0.10 of the time, 1,200
+    steps 0.86 (font 0.37) and 2,500 steps 0.95 (font 0.71), so the steps needed grow faster than the values;
+    the rule gives 3,500 there (benchmarks/judge_training.py measures it)."""
+    base = DEFAULT_STEPS
+    ratio = max(1.0, sum(int(c) for c in cardinalities) / REFERENCE_VALUES)
+    steps = base if ratio == 1.0 else max(base, round(base * ratio ** 2 / 100) * 100)
+    return int(min(steps, max(MAX_DEFAULT_STEPS, base)))
+
+
+def resolved_steps(dataset: AttributedDataset, steps: int | None) -> int:
+    """``steps`` when given, else the default for ``dataset``'s values."""
+    return default_steps(dataset.schema.cardinalities) if steps is None else int(steps)
+
+
 def load_or_train_judge(dataset: AttributedDataset, items: np.ndarray, device: torch.device | str = "cpu",
                         seed: int = 0, steps: int | None = None) -> tuple[JudgeNet, bool]:
     """The judge for ``items`` of ``dataset`` and whether it came from the cache (trained and cached otherwise)."""
@@ -139,7 +160,7 @@ def load_or_train_judge(dataset: AttributedDataset, items: np.ndarray, device: t
 
     if len(dataset.schema) == 0:
         raise EvaluationSkipped("the dataset has no attribute labels, so there is nothing for a judge to read")
-    steps = DEFAULT_STEPS if steps is None else steps
+    steps = resolved_steps(dataset, steps)
     classes = dataset.schema.cardinalities
     items = judge_items(items, seed)
     path = judge_cache_path(dataset, items, steps)
@@ -331,7 +352,7 @@ def judge(ctx: EvalContext) -> dict[str, Any]:
         "real_heldout_mean": _mean(real),
         "n_real": len(held),
         "train_items": len(judge_items(ctx.split.train, ctx.seed)),
-        "steps": DEFAULT_STEPS if ctx.judge_steps is None else ctx.judge_steps,
+        "steps": resolved_steps(ctx.dataset, ctx.judge_steps),
         "cached": cached,
     }
     unseen = {k: v for k, v in unseen.items() if v}
