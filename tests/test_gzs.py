@@ -210,6 +210,40 @@ def test_chunk_critics_learn_to_read_a_leaking_chunk(data):
     assert confusion > first_confusion + 0.5
 
 
+def test_latent_noise_and_activation_decay_regularise_training_only(data):
+    """LORD's regulariser on every chunk: noise on what the decoder reads (training only, seeded), and the mean
+    square of the latents as a loss term whose gradient reaches the encoder alone."""
+    model = make_model(data, latent_noise=1.0, weight_activation=0.01)
+    batch = model.sample_batch(data, np.random.default_rng(5), 2)
+    m = model.num_attributes
+    torch.manual_seed(1)
+    first = model.compute_losses(batch)
+    torch.manual_seed(1)
+    again = model.compute_losses(batch)
+    second = model.compute_losses(batch)  # fresh noise
+    torch.testing.assert_close(first["reconstruction"], again["reconstruction"])
+    assert not torch.equal(first["reconstruction"], second["reconstruction"])
+    with torch.no_grad():
+        z = model.encoder(batch["images"]).view(2, m + 2, -1)[:, :m + 1]
+    torch.testing.assert_close(first["activation"], z.pow(2).mean())
+    others = sum(v for k, v in first.items() if k not in ("loss", "activation"))
+    torch.testing.assert_close(first["loss"], others + 0.01 * first["activation"])
+    model.zero_grad()
+    first["activation"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.decoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+    # no noise at evaluation, and none at all by default
+    model.eval()
+    with torch.no_grad():
+        torch.manual_seed(2)
+        a = model.compute_losses(batch)["reconstruction"]
+        b = model.compute_losses(batch)["reconstruction"]
+    torch.testing.assert_close(a, b)
+    plain = make_model(data)
+    assert "activation" not in plain.compute_losses(batch)
+    assert torch.equal(plain._noisy(z), z)
+
+
 def test_swap_moves_exactly_one_chunk(data):
     """The swap term's latents: centre with partner j's chunk j, checked against a hand-built latent."""
     model = make_model(data).eval()

@@ -202,6 +202,20 @@ def test_a_line_is_one_batched_decoder_call(service: ModelService) -> None:
         assert np.abs(batched.astype(int) - single.astype(int)).max() <= 1
 
 
+def test_a_first_line_encodes_its_letter_items_in_one_call(tiny_gzs_run: Path, tmp_path: Path) -> None:
+    fresh = ModelService(device="cpu", cache_dir=tmp_path / "cache")
+    try:
+        fresh.load_checkpoint(tiny_gzs_run)
+        calls, items = fresh.encoder_calls, fresh.encoded_items
+        result = TextLineComposer(fresh).render("ABCDE", Composition({}, ItemSource(len(fresh.dataset) - 1)))
+        assert len(result.glyph_images) == 5
+        assert fresh.encoded_items - items >= 2  # several letter items were new to the cache (the opening
+        # sample encoded at load holds some)...
+        assert fresh.encoder_calls - calls == 1  # ... and all of them went through the encoder together
+    finally:
+        fresh.shutdown()
+
+
 def test_compose_batch_matches_compose_and_splits_long_batches(service: ModelService) -> None:
     comps = [Composition({"font": SlotValue(a=ItemSource(i))}, ItemSource(3 + i)) for i in range(5)]
     old = service.batch_per_job

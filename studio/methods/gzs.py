@@ -43,7 +43,8 @@ from studio.methods.optimizers import adam
 if TYPE_CHECKING:
     from studio.training.data import TrainingData
 
-LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle", "agreement", "labels", "critics", "confusion")
+LOSS_TERMS = ("reconstruction", "swap", "composite", "cycle", "agreement", "labels", "critics", "confusion",
+              "activation")
 PIXEL_LOSSES = ("l1", "mse")
 DECODERS = ("conv", "layered")
 #: hidden units of each chunk critic (``weight_confusion``): the co-prediction probe it stands in for has 64
@@ -108,6 +109,13 @@ class GZSConfig:
                                      "(cross-entropy to uniform, as paper 004 eq. 4; not in paper 000). Aims at "
                                      "what the co-prediction probe measures: a chunk that also knows the font",
                                      low=0.0)
+    latent_noise: float = option(0.0, "standard deviation of Gaussian noise added to every latent the decoder "
+                                 "reads in training (LORD's content-code regulariser, paper 002 sec. 3.1; not in "
+                                 "paper 000): with --weight-activation it makes each chunk pay for what it holds, "
+                                 "so what no loss needs (another attribute's value) is squeezed out", low=0.0)
+    weight_activation: float = option(0.0, "weight of the activation decay: the mean square of the encoded latents "
+                                      "(LORD's companion to the noise; without it the encoder outgrows the noise "
+                                      "by scaling its codes up)", low=0.0)
     grad_clip: float = option(0.0, "clip the gradient norm to this before each step (0: no clipping); guards "
                               "against the rare spike that undoes training at a high learning rate", low=0.0)
     cpu_bfloat16: bool = option(True, "when training on the CPU, compute in bfloat16 (autocast) where the CPU "
@@ -293,7 +301,7 @@ class GZSNet(Method):
         names = list(parts)
         outputs: dict[str, Tensor] = {}
         if names:
-            decoded = self.decoder(torch.cat([parts[n][0] for n in names])).float()
+            decoded = self.decoder(self._noisy(torch.cat([parts[n][0] for n in names]))).float()
             outputs = dict(zip(names, torch.split(decoded, [parts[n][0].shape[0] for n in names])))
 
         losses: dict[str, Tensor] = {}
@@ -303,20 +311,31 @@ class GZSNet(Method):
         if "cycle_first" in outputs:
             za, zb = self.encoder(outputs["cycle_first"].to(images.dtype)).chunk(2)
             back = torch.cat([torch.where(cycle_mask, zb, za), torch.where(cycle_mask, za, zb)])
-            losses["cycle"] = self.pixel_loss(self.decoder(back).float(), torch.cat([x[:, 0], x[:, m + 1]]))
+            losses["cycle"] = self.pixel_loss(self.decoder(self._noisy(back)).float(),
+                                              torch.cat([x[:, 0], x[:, m + 1]]))
         if c.weight_agreement > 0:
             losses["agreement"] = self.chunk_agreement(z[:, :m + 1])
         if c.weight_labels > 0:
             losses["labels"] = self.chunk_labels(z[:, :m + 1].reshape(-1, d), batch["codes"])
+        if c.weight_activation > 0:
+            losses["activation"] = z[:, :m + 1].float().pow(2).mean()
         if c.weight_confusion > 0:
             losses["critics"], losses["confusion"] = self.chunk_confusion(z[:, :m + 1].reshape(-1, d),
                                                                           batch["codes"])
         # The critics' own cross-entropy counts fully: it reaches only their weights (the chunks are detached).
         weights = {"reconstruction": c.weight_reconstruction, "swap": c.weight_swap,
                    "composite": c.weight_composite, "cycle": c.weight_cycle, "agreement": c.weight_agreement,
-                   "labels": c.weight_labels, "critics": 1.0, "confusion": c.weight_confusion}
+                   "labels": c.weight_labels, "critics": 1.0, "confusion": c.weight_confusion,
+                   "activation": c.weight_activation}
         total = sum(weights[k] * v for k, v in losses.items())
         return {"loss": total if isinstance(total, Tensor) else images.new_zeros(()), **losses}
+
+    def _noisy(self, latents: Tensor) -> Tensor:
+        """``latents`` with the training noise of ``latent_noise`` added (unchanged in eval mode or at 0)."""
+        sigma = self.config.latent_noise
+        if sigma <= 0 or not self.training:
+            return latents
+        return latents + sigma * torch.randn_like(latents)
 
     def _encode_needed(self, x: Tensor) -> Tensor:
         """Latents (B, m + 2, d) of a batch of groups, encoding only the columns some weighted term reads: with

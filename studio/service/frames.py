@@ -20,6 +20,7 @@ from studio.errors import StudioError
 from studio.service.composition import Composition
 from studio.service.descriptions import ComposeResult
 from studio.service.inference import CancelCheck, Cancelled, is_cancelled
+from studio.service.resolve import check_items, composition_items
 from studio.service.state import Progress, ServiceState
 
 if TYPE_CHECKING:
@@ -39,13 +40,15 @@ class FrameCalls:
 
         def _latents_for(self, state: ServiceState, composition: Composition) -> dict[str, np.ndarray]: ...
         def _decode_now(self, state: ServiceState, latents: dict[str, np.ndarray]) -> np.ndarray: ...
+        def _encode_dataset_now(self, state: ServiceState, indices: np.ndarray) -> dict[str, np.ndarray]: ...
         def _task(self, fn: Any, channel: str | None) -> Future: ...
         def project_latent(self, slot: str, latent: np.ndarray) -> np.ndarray: ...
 
     # --- a batch of compositions -------------------------------------------------------------------
     def compose_batch(self, compositions: Sequence[Composition]) -> list[ComposeResult]:
-        """Blocking: every composition's image and latents, decoded ``batch_per_job`` at a time in one decoder
-        call each (the same pixels as composing them one by one, up to float rounding)."""
+        """Blocking: every composition's image and latents, ``batch_per_job`` at a time: the items they read
+        that are not encoded yet in one encoder call, then one decoder call (the same pixels as composing them
+        one by one, up to float rounding)."""
         comps = list(compositions)
         state = self._state
         state.need_model()
@@ -62,6 +65,11 @@ class FrameCalls:
         if not comps:
             return []
         start = time.perf_counter()
+        items = set().union(*(composition_items(state, c) for c in comps))
+        if len(items) > 1 and state.dataset is not None:  # every item the cache misses, in one encoder call
+            order = np.array(sorted(items), dtype=np.int64)
+            check_items(order, len(state.dataset))
+            state.need_cache().fetch(order, lambda missing: self._encode_dataset_now(state, missing))
         per_item = [self._latents_for(state, c) for c in comps]
         images = self._decode_now(state, {k: np.stack([f[k] for f in per_item]) for k in per_item[0]})
         seconds = (time.perf_counter() - start) / len(comps)

@@ -30,14 +30,8 @@ def latents_for(state: ServiceState, composition: Composition, *, encode_dataset
     and ``directions`` give a slot's data sample and an attribute's directions in it; ``follow_data``: the lerp
     is pulled onto the data (else the straight line)."""
     _, info = state.need_model()
-    default: Source | None = composition.base
-    if default is None and state.dataset is not None:
-        default = ItemSource(0)
-    items = set()
-    for s in info.slots:
-        v = composition.slot(s.name)
-        for src in (v.a or default, v.b):
-            items.update(item_indices(src))
+    default = _default_source(state, composition)
+    items = composition_items(state, composition)
     encoded: Latents = {}
     row: dict[int, int] = {}
     if items:
@@ -92,6 +86,25 @@ def _resolve(src: Source, spec: SlotSpec, encoded: Latents, row: dict[int, int],
         parts = [_resolve(part, spec, encoded, row, file_latents) for part, _ in src.parts]
         return np.tensordot(weights, np.stack(parts), axes=1).astype(np.float32)
     raise StudioError(f"slot {spec.name}: unknown source {src!r}")
+
+
+def _default_source(state: ServiceState, composition: Composition) -> Source | None:
+    """What a slot without a source takes: the base, else item 0 of the open dataset."""
+    if composition.base is None and state.dataset is not None:
+        return ItemSource(0)
+    return composition.base
+
+
+def composition_items(state: ServiceState, composition: Composition) -> set[int]:
+    """The dataset items a composition reads (every slot's sources, the default included)."""
+    _, info = state.need_model()
+    default = _default_source(state, composition)
+    items: set[int] = set()
+    for s in info.slots:
+        v = composition.slot(s.name)
+        for src in (v.a or default, v.b):
+            items.update(item_indices(src))
+    return items
 
 
 def item_indices(src: Source | None) -> list[int]:
