@@ -160,6 +160,68 @@ def ui_service(tmp_path: Path):
     service.shutdown(wait=True)
 
 
+#: How long the shared UI fixtures wait for a model's first answer (a busy CPU is slow, never this slow).
+UI_WAIT_MS = 30_000
+
+
+@pytest.fixture
+def gzs_service(ui_service, tiny_gzs_run):
+    """``ui_service`` with the tiny GZS-Net of ``tiny_gzs_run`` loaded (shut down after the test like it)."""
+    ui_service.load_checkpoint(tiny_gzs_run)
+    return ui_service
+
+
+@pytest.fixture
+def composer(qtbot, gzs_service):
+    """A ComposerPanel on ``gzs_service``, shown at 900×700, with its first composed image."""
+    from studio.ui.composer import ComposerPanel
+
+    widget = ComposerPanel(gzs_service)
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.image is not None, timeout=UI_WAIT_MS)
+    return widget
+
+
+@pytest.fixture
+def composer_and_plot(qtbot, gzs_service):
+    """A ComposerPanel and a LatentPlotPanel on ``gzs_service``, each shown at 800×600, the plot on the font colour
+    slot with its projection, the composer's first image and the composition's point."""
+    from studio.ui.composer import ComposerPanel
+    from studio.ui.latent_plot import LatentPlotPanel
+
+    composer = ComposerPanel(gzs_service)
+    plot = LatentPlotPanel(gzs_service, composer)
+    for w in (composer, plot):
+        qtbot.addWidget(w)
+        w.resize(800, 600)
+        w.show()
+    plot.set_slot("font_color")
+    qtbot.waitUntil(lambda: composer.image is not None and plot.projection is not None
+                    and plot.projection.slot == "font_color" and plot.current_xy is not None, timeout=UI_WAIT_MS)
+    return composer, plot
+
+
+@pytest.fixture
+def open_main_window(qtbot, ui_service, ui_settings):
+    """``open_main_window(checkpoint, show=True)``: the main window on ``ui_service`` with ``checkpoint`` loaded
+    and its first composed image. A factory, not the window: pytest would hold a window fixture until after
+    ``no_leaks`` has looked for leaked widgets."""
+    from studio.ui.main_window import MainWindow
+
+    def open_window(checkpoint: Path, show: bool = True) -> MainWindow:
+        ui_service.load_checkpoint(checkpoint)
+        window = MainWindow(ui_service, ui_settings)
+        qtbot.addWidget(window)
+        if show:
+            window.show()
+        qtbot.waitUntil(lambda: window.composer.image is not None, timeout=UI_WAIT_MS)
+        return window
+
+    return open_window
+
+
 # --- the other methods in the UI ----------------------------------------------------------------
 
 #: Per method: (steps, batch, options) small enough to train on fonts:tiny at 32 px in a few seconds on one CPU core.

@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from ui_helpers import drop, other_item
 
 from studio.service.composition import FileSource, ItemSource, SlotValue
-from studio.ui.composer import ComposerPanel
 from studio.ui.mime import encode_items
 from studio.ui.names import attribute_title, slot_title, value_phrase
 
@@ -33,131 +31,99 @@ def test_human_titles() -> None:
     assert slot_title(Spec()) == "Top left"
 
 
-@pytest.fixture
-def service(ui_service, tiny_gzs_run):
-    ui_service.load_checkpoint(tiny_gzs_run)
-    return ui_service
-
-
-@pytest.fixture
-def panel(qtbot, service) -> ComposerPanel:
-    widget = ComposerPanel(service)
-    qtbot.addWidget(widget)
-    widget.resize(900, 700)
-    widget.show()
-    qtbot.waitUntil(lambda: widget.image is not None, timeout=WAIT_MS)
-    return widget
-
-
-def _other_item(service, item: int) -> int:
-    codes = service.dataset.codes
-    return int(np.flatnonzero((codes != codes[item]).all(axis=1))[0])
-
-
-def _drop(target, mime: QMimeData) -> bool:
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, enter)
-    if not enter.isAccepted():
-        return False
-    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, drop)
-    return True
-
-
-def test_a_locked_slot_keeps_its_value_whatever_asks(qtbot, panel, service) -> None:
-    base = panel.composition.base.index
-    other = _other_item(service, base)
-    card = panel.slot_widgets["letter"]
-    panel.set_composition(panel.composition.with_slot("letter", SlotValue(a=ItemSource(base), b=ItemSource(other))))
+def test_a_locked_slot_keeps_its_value_whatever_asks(qtbot, composer, gzs_service) -> None:
+    base = composer.composition.base.index
+    other = other_item(gzs_service, base)
+    card = composer.slot_widgets["letter"]
+    composer.set_composition(composer.composition.with_slot("letter", SlotValue(a=ItemSource(base),
+                                                                              b=ItemSource(other))))
     card.lock_button.click()
-    locked = panel.composition.slot("letter")
+    locked = composer.composition.slot("letter")
     assert locked.locked and card.lock_button.text() == "Locked"
     # the slot's own controls are off, and its tiles refuse drops
     assert not card.slider.isEnabled() and not card.swap_button.isEnabled() and not card.clear_button.isEnabled()
-    assert not _drop(card.tile_a, encode_items([other], service.dataset.fingerprint))
+    assert not drop(card.tile_a, encode_items([other], gzs_service.dataset.fingerprint))
     # every other path into the slot is refused too, with a word why
-    panel.set_slot_item("letter", other)  # the browser's "Put into slot", a plot click
-    assert panel.composition.slot("letter") == locked and "locked" in panel.status.text()
+    composer.set_slot_item("letter", other)  # the browser's "Put into slot", a plot click
+    assert composer.composition.slot("letter") == locked and "locked" in composer.status.text()
     card.slider.setValue(700)  # a programmatic move of the (disabled) slider
-    assert panel.composition.slot("letter") == locked and card.slider.value() == 0
+    assert composer.composition.slot("letter") == locked and card.slider.value() == 0
     card.swap()
-    assert panel.composition.slot("letter") == locked
-    panel.global_slider.setValue(500)
-    assert panel.composition.slot("letter").t == 0.0
+    assert composer.composition.slot("letter") == locked
+    composer.global_slider.setValue(500)
+    assert composer.composition.slot("letter").t == 0.0
     # Synthesise fills every other slot and leaves the locked one as it was
-    wanted = service.dataset.values(_other_item(service, base))
-    panel.query_panel.set_values(wanted)
-    with qtbot.waitSignal(panel.composition_changed, timeout=WAIT_MS):
-        panel.query_panel.synthesise_button.click()
-    assert panel.composition.slot("letter") == locked
-    assert "Locked, kept: Letter" in panel.query_panel.result_label.text()
+    wanted = gzs_service.dataset.values(other_item(gzs_service, base))
+    composer.query_panel.set_values(wanted)
+    with qtbot.waitSignal(composer.composition_changed, timeout=WAIT_MS):
+        composer.query_panel.synthesise_button.click()
+    assert composer.composition.slot("letter") == locked
+    assert "Locked, kept: Letter" in composer.query_panel.result_label.text()
     # unlocked, it moves again
     card.lock_button.click()
     card.slider.setValue(700)
-    assert panel.composition.slot("letter").t == pytest.approx(0.7)
+    assert composer.composition.slot("letter").t == pytest.approx(0.7)
 
 
-def test_the_query_answer_follows_undo_and_the_panel_keeps_its_height(qtbot, panel, service) -> None:
-    box = panel.query_box
-    buttons_at = panel.query_panel.synthesise_button.mapTo(panel, QPoint(0, 0))
+def test_the_query_answer_follows_undo_and_the_panel_keeps_its_height(qtbot, composer, gzs_service) -> None:
+    box = composer.query_box
+    buttons_at = composer.query_panel.synthesise_button.mapTo(composer, QPoint(0, 0))
     height = box.height()
-    panel.query_panel.set_values(service.dataset.values(17))
-    with qtbot.waitSignal(panel.composition_changed, timeout=WAIT_MS):
-        panel.query_panel.synthesise_button.click()
-    answer = panel.query_panel.result_label.text()
-    wanted = service.dataset.values(17)
+    composer.query_panel.set_values(gzs_service.dataset.values(17))
+    with qtbot.waitSignal(composer.composition_changed, timeout=WAIT_MS):
+        composer.query_panel.synthesise_button.click()
+    answer = composer.query_panel.result_label.text()
+    wanted = gzs_service.dataset.values(17)
     assert f"Letter: {wanted['letter']}" in answer and "Font colour: " in answer
     assert "letter=" not in answer and "font_color" not in answer
     qtbot.wait(50)
     assert box.height() == height  # the buttons stay under the mouse
-    assert panel.query_panel.synthesise_button.mapTo(panel, QPoint(0, 0)) == buttons_at
-    panel.undo_stack.undo()
-    assert panel.query_panel.result_label.text() == "" and not panel.exact_box.isVisibleTo(panel)
-    panel.undo_stack.redo()
-    assert panel.query_panel.result_label.text() == answer and panel.exact_box.isVisibleTo(panel)
+    assert composer.query_panel.synthesise_button.mapTo(composer, QPoint(0, 0)) == buttons_at
+    composer.undo_stack.undo()
+    assert composer.query_panel.result_label.text() == "" and not composer.exact_box.isVisibleTo(composer)
+    composer.undo_stack.redo()
+    assert composer.query_panel.result_label.text() == answer and composer.exact_box.isVisibleTo(composer)
     # the query combos of colour attributes show the colour, as the browser's filters do
-    combo = panel.query_panel._combos["font_color"]
+    combo = composer.query_panel._combos["font_color"]
     assert not combo.itemIcon(1).isNull()
 
 
-def test_a_strange_dropped_image_is_flagged_and_a_dataset_image_is_not(qtbot, panel, service, tmp_path) -> None:
+def test_a_strange_dropped_image_is_flagged_and_a_dataset_image_is_not(qtbot, composer, gzs_service, tmp_path) -> None:
     known = tmp_path / "item.png"
-    Image.fromarray(service.dataset.image(_other_item(service, panel.composition.base.index))).save(known)
+    Image.fromarray(gzs_service.dataset.image(other_item(gzs_service, composer.composition.base.index))).save(known)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(known))])
-    assert _drop(panel.slot_widgets["letter"].tile_a, mime)
-    qtbot.waitUntil(lambda: isinstance(panel.composition.slot("letter").a, FileSource), timeout=WAIT_MS)
-    assert panel.file_warnings() == []
+    assert drop(composer.slot_widgets["letter"].tile_a, mime)
+    qtbot.waitUntil(lambda: isinstance(composer.composition.slot("letter").a, FileSource), timeout=WAIT_MS)
+    assert composer.file_warnings() == []
     noise = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(noise)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(noise))])
-    assert _drop(panel.slot_widgets["font"].tile_a, mime)
-    qtbot.waitUntil(lambda: isinstance(panel.composition.slot("font").a, FileSource), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "unlike the training data" in panel.status.text(), timeout=WAIT_MS)
-    assert len(panel.file_warnings()) == 1 and "photo.png" in panel.file_warnings()[0]
+    assert drop(composer.slot_widgets["font"].tile_a, mime)
+    qtbot.waitUntil(lambda: isinstance(composer.composition.slot("font").a, FileSource), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "unlike the training data" in composer.status.text(), timeout=WAIT_MS)
+    assert len(composer.file_warnings()) == 1 and "photo.png" in composer.file_warnings()[0]
     # the warning stays while the image is used (a compose does not wipe it), and goes with it
-    qtbot.waitUntil(lambda: panel.result is not None, timeout=WAIT_MS)
-    assert "unlike the training data" in panel.status.text()
-    panel.slot_widgets["font"].clear()
-    assert panel.file_warnings() == []
+    qtbot.waitUntil(lambda: composer.result is not None, timeout=WAIT_MS)
+    assert "unlike the training data" in composer.status.text()
+    composer.slot_widgets["font"].clear()
+    assert composer.file_warnings() == []
 
 
-def test_a_model_with_the_same_slots_keeps_the_composition_and_undo(qtbot, panel, service, tiny_gzs_run) -> None:
-    base = panel.composition.base.index
-    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
-        panel.set_slot_item("letter", _other_item(service, base))
-    kept, depth = panel.composition, panel.undo_stack.count()
+def test_a_model_with_the_same_slots_keeps_the_composition_and_undo(qtbot, composer, gzs_service, tiny_gzs_run) -> None:
+    base = composer.composition.base.index
+    with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
+        composer.set_slot_item("letter", other_item(gzs_service, base))
+    kept, depth = composer.composition, composer.undo_stack.count()
     earlier = Path(tiny_gzs_run) / "checkpoints" / "step-00000030.safetensors"
     assert earlier.exists()
-    with qtbot.waitSignal(panel.image_changed, timeout=WAIT_MS):
-        service.load_checkpoint(earlier)  # what the Training tab's "Use in composer" does
-    assert panel.composition == kept and panel.undo_stack.count() == depth
-    assert "Kept the composition" in panel.status.text() or panel.status.text().endswith("ms")
-    panel.undo_stack.undo()
-    assert panel.composition.slot("letter").a is None
+    with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
+        gzs_service.load_checkpoint(earlier)  # what the Training tab's "Use in composer" does
+    assert composer.composition == kept and composer.undo_stack.count() == depth
+    assert "Kept the composition" in composer.status.text() or composer.status.text().endswith("ms")
+    composer.undo_stack.undo()
+    assert composer.composition.slot("letter").a is None
 
 
 def test_browser_filters_show_at_the_default_size_and_the_grid_starts_at_the_top(qtbot, ui_service,
@@ -206,18 +172,9 @@ def test_file_dialogs_start_in_the_documents_folder_then_the_last_one(qtbot, ui_
     window.close()
 
 
-def test_an_off_plot_composition_gets_an_edge_arrow_and_reset_view_brings_it_back(qtbot, service) -> None:
-    from studio.ui.latent_plot import LatentPlotPanel
-
-    composer = ComposerPanel(service)
-    plot = LatentPlotPanel(service, composer)
-    for w in (composer, plot):
-        qtbot.addWidget(w)
-        w.resize(800, 600)
-        w.show()
-    plot.set_slot("font_color")
-    qtbot.waitUntil(lambda: plot.projection is not None and plot.projection.slot == "font_color"
-                    and plot.current_xy is not None, timeout=WAIT_MS)
+def test_an_off_plot_composition_gets_an_edge_arrow_and_reset_view_brings_it_back(qtbot, composer_and_plot,
+                                                                                 gzs_service) -> None:
+    _, plot = composer_and_plot
     assert not plot.star_off_plot() and not plot.edge_marker.isVisible()
     # a stray drag: the view pans far away from every point and the star
     (x0, x1), (y0, y1) = plot.view_box.viewRange()
@@ -234,7 +191,7 @@ def test_an_off_plot_composition_gets_an_edge_arrow_and_reset_view_brings_it_bac
     assert rx0 <= xy[:, 0].min() and xy[:, 0].max() <= rx1 and ry0 <= xy[:, 1].min() and xy[:, 1].max() <= ry1
     # the legend lies outside the data area: a line under the plot widget
     assert plot.legend.isVisible() and plot.legend.geometry().top() >= plot.plot_widget.geometry().bottom()
-    assert plot.legend_entries() == list(service.dataset.schema["font_color"].values)
+    assert plot.legend_entries() == list(gzs_service.dataset.schema["font_color"].values)
     assert plot.colour_combo.currentText() == "Font colour" and plot.colour_attribute == "font_color"
 
 
@@ -255,14 +212,9 @@ def test_the_platform_check_names_the_missing_packages() -> None:
 
 
 def test_use_in_composer_asks_before_another_kind_of_model_replaces_the_composition(
-        qtbot, ui_service, ui_settings, tiny_gzs_run, tiny_method_run) -> None:
-    from studio.ui.main_window import MainWindow
-
-    ui_service.load_checkpoint(tiny_gzs_run)
-    window = MainWindow(ui_service, ui_settings)
-    qtbot.addWidget(window)
+        qtbot, open_main_window, tiny_gzs_run, tiny_method_run) -> None:
+    window = open_main_window(tiny_gzs_run, show=False)
     composer = window.composer
-    qtbot.waitUntil(lambda: composer.image is not None, timeout=WAIT_MS)
     same_run = Path(tiny_gzs_run) / "checkpoints" / "step-00000030.safetensors"
     asked = []
     window.ask_replace_composition = lambda described: asked.append(described.method) or False

@@ -5,43 +5,30 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressDialog, QPushButton
+from ui_helpers import other_item
 
 from studio.service.composition import ItemSource, SlotValue
-from studio.ui.main_window import MainWindow
 from studio.ui.workers import Newest, watch
 
 WAIT_MS = 30_000
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
-def open_window(qtbot, ui_service, ui_settings, tiny_gzs_run) -> MainWindow:
-    """The main window on the tiny model with its first image on show. (Not a fixture: pytest would hold the
-    window until after ``no_leaks`` has looked for leaked widgets.)"""
-    ui_service.load_checkpoint(tiny_gzs_run)
-    win = MainWindow(ui_service, ui_settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.composer.image is not None, timeout=WAIT_MS)
-    return win
-
-
 def _with_pair(qtbot, window) -> None:
     composer = window.composer
     base = composer.composition.base.index
-    codes = window.service.items.codes
-    other = int(np.flatnonzero((codes != codes[base]).all(axis=1))[0])
+    other = other_item(window.service, base)
     with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
         composer.set_composition(composer.composition.with_slot(
             "letter", SlotValue(a=ItemSource(base), b=ItemSource(other))))
 
 
-def test_the_composer_model_follows_the_composition_and_the_result(qtbot, ui_service, ui_settings, tiny_gzs_run):
-    window = open_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
+def test_the_composer_model_follows_the_composition_and_the_result(qtbot, open_main_window, tiny_gzs_run):
+    window = open_main_window(tiny_gzs_run)
     composer = window.composer
     seen = []
     composer.model.events.result.connect(seen.append)
@@ -54,11 +41,11 @@ def test_the_composer_model_follows_the_composition_and_the_result(qtbot, ui_ser
     assert composer.model.active_slot == "letter"
 
 
-def test_a_gif_export_runs_in_the_background_with_progress(qtbot, ui_service, ui_settings, tiny_gzs_run, tmp_path,
-                                                           monkeypatch):
+def test_a_gif_export_runs_in_the_background_with_progress(qtbot, ui_service, open_main_window, tiny_gzs_run,
+                                                           tmp_path, monkeypatch):
     # The straight path: on the data two neighbouring frames can be equal, and a GIF stores equal frames as one.
     monkeypatch.setattr(ui_service, "follow_data", False)
-    window = open_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
+    window = open_main_window(tiny_gzs_run)
     _with_pair(qtbot, window)
     target = tmp_path / "loop.gif"
     future = window._export_in_background(str(target), "gif", 6, 1, "Exported GIF")
@@ -70,8 +57,8 @@ def test_a_gif_export_runs_in_the_background_with_progress(qtbot, ui_service, ui
         assert im.n_frames == 10  # 6 there, 4 back
 
 
-def test_cancelling_an_export_writes_nothing(qtbot, ui_service, ui_settings, tiny_gzs_run, tmp_path):
-    window = open_window(qtbot, ui_service, ui_settings, tiny_gzs_run)
+def test_cancelling_an_export_writes_nothing(qtbot, open_main_window, tiny_gzs_run, tmp_path):
+    window = open_main_window(tiny_gzs_run)
     _with_pair(qtbot, window)
     target = tmp_path / "strip.png"
     window.service.frames_per_job = 1  # a cancel between frames comes sooner

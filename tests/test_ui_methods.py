@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QMimeData, QTimer, QUrl
+from PySide6.QtWidgets import QWidget
+from ui_helpers import drop, other_item
 
 from studio.methods.mixing import QUADRANTS
 from studio.service.composition import ItemSource, MixtureSource
@@ -45,29 +44,8 @@ def shot(widget: QWidget, name: str) -> None:
         picture.save(str(Path(folder) / f"{name}.png"))
 
 
-def drop(target: QWidget, mime: QMimeData) -> bool:
-    """What a drag and drop onto ``target`` delivers; False when the drag-enter is refused."""
-    with warnings.catch_warnings():  # PySide marks Qt's only QDragEnterEvent constructor deprecated
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, enter)
-    if not enter.isAccepted():
-        return False
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, event)
-    return True
-
-
 def items(service: ModelService, *indices: int) -> QMimeData:
     return encode_items(list(indices), service.dataset.fingerprint)
-
-
-def other_item(service: ModelService, item: int) -> int:
-    """An item that differs from ``item`` in every attribute (so any slot it goes into gets another value)."""
-    codes = service.dataset.codes
-    return int(np.flatnonzero((codes != codes[item]).all(axis=1))[0])
 
 
 def open_panels(qtbot, service: ModelService, checkpoint: Path, slot: str) -> tuple[ComposerPanel, LatentPlotPanel]:

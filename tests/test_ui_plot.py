@@ -7,9 +7,9 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
+from ui_helpers import other_item
 
 from studio.service.composition import ItemSource, SlotValue
-from studio.service.model_service import ModelService
 from studio.ui.composer import ComposerPanel
 from studio.ui.latent_plot import GROUPS, LatentPlotPanel, colour_groups, nearest_point
 
@@ -36,50 +36,24 @@ def test_nearest_point_respects_the_pixel_radius() -> None:
     assert nearest_point(xy, 0.5, 0.5, (0.01, 0.01)) is None
 
 
-@pytest.fixture
-def service(ui_service, tiny_gzs_run) -> ModelService:
-    """The shared per-test service (shut down and checked for leaks by conftest) with the tiny GZS-Net loaded."""
-    ui_service.load_checkpoint(tiny_gzs_run)
-    return ui_service
-
-
-@pytest.fixture
-def panels(qtbot, service) -> tuple[ComposerPanel, LatentPlotPanel]:
-    composer = ComposerPanel(service)
-    plot = LatentPlotPanel(service, composer)
-    for w in (composer, plot):
-        qtbot.addWidget(w)
-        w.resize(800, 600)
-        w.show()
-    plot.set_slot("font_color")
-    qtbot.waitUntil(lambda: composer.image is not None and plot.projection is not None
-                    and plot.projection.slot == "font_color" and plot.current_xy is not None, timeout=WAIT_MS)
-    return composer, plot
-
-
-def _other_item(service: ModelService, item: int) -> int:
-    codes = service.dataset.codes
-    return int(np.flatnonzero((codes != codes[item]).all(axis=1))[0])
-
-
-def test_the_plot_shows_every_item_coloured_by_the_slot_attribute(panels, service) -> None:
-    _, plot = panels
-    assert plot.point_count() == len(service.dataset)
+def test_the_plot_shows_every_item_coloured_by_the_slot_attribute(composer_and_plot, gzs_service) -> None:
+    _, plot = composer_and_plot
+    assert plot.point_count() == len(gzs_service.dataset)
     assert plot.colour_attribute == "font_color"
     labels = plot.legend_entries()
-    assert labels == list(service.dataset.schema["font_color"].values)
-    assert sum(len(g.data) for g in plot.groups) == len(service.dataset)
+    assert labels == list(gzs_service.dataset.schema["font_color"].values)
+    assert sum(len(g.data) for g in plot.groups) == len(gzs_service.dataset)
     assert "Font colour" in plot.plot_item.titleLabel.text and "PCA" in plot.plot_item.titleLabel.text
     plot.set_colour_attribute("letter")
-    assert plot.legend_entries() == list(service.dataset.schema["letter"].values)
+    assert plot.legend_entries() == list(gzs_service.dataset.schema["letter"].values)
 
 
-def test_a_slider_move_changes_the_image_and_moves_the_plot_point(qtbot, panels, service) -> None:
-    composer, plot = panels
+def test_a_slider_move_changes_the_image_and_moves_the_plot_point(qtbot, composer_and_plot, gzs_service) -> None:
+    composer, plot = composer_and_plot
     base = composer.composition.base.index
     with qtbot.waitSignal(composer.image_changed, timeout=WAIT_MS):
         composer.set_composition(composer.composition.with_slot(
-            "font_color", SlotValue(a=ItemSource(base), b=ItemSource(_other_item(service, base)))))
+            "font_color", SlotValue(a=ItemSource(base), b=ItemSource(other_item(gzs_service, base)))))
     qtbot.waitUntil(lambda: len(plot.path_xy()) > 1, timeout=WAIT_MS)
     start = plot.current_xy
     image = composer.image.copy()
@@ -100,8 +74,8 @@ def _screen_pos(plot: LatentPlotPanel, row: int) -> QPoint:
     return plot.plot_widget.mapFromScene(plot.view_box.mapViewToScene(QPointF(x, y)))
 
 
-def test_hover_shows_the_item_and_click_puts_it_into_the_chosen_slot(qtbot, panels, service) -> None:
-    composer, plot = panels
+def test_hover_shows_the_item_and_click_puts_it_into_the_chosen_slot(qtbot, composer_and_plot, gzs_service) -> None:
+    composer, plot = composer_and_plot
     plot.target_combo.setCurrentIndex(plot.target_combo.findData("letter"))
     # a point with no close neighbour, so the click is unambiguous
     xy = plot._xy
@@ -120,19 +94,19 @@ def test_hover_shows_the_item_and_click_puts_it_into_the_chosen_slot(qtbot, pane
     assert composer.composition.slot("letter").a == ItemSource(item)
 
 
-def test_direction_arrows(qtbot, panels, service) -> None:
-    _, plot = panels
+def test_direction_arrows(qtbot, composer_and_plot, gzs_service) -> None:
+    _, plot = composer_and_plot
     plot.directions_check.setChecked(True)
     qtbot.waitUntil(lambda: len(plot._arrow_heads) > 0, timeout=WAIT_MS)
     assert sorted(label.textItem.toPlainText() for label in plot._arrow_labels) == sorted(
-        service.dataset.schema["font_color"].values)
+        gzs_service.dataset.schema["font_color"].values)
     plot.directions_check.setChecked(False)
     assert not plot._arrow_heads
 
 
-def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service) -> None:
-    composer = ComposerPanel(service)
-    plot = LatentPlotPanel(service, composer)  # starts projecting the first slot at once
+def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, gzs_service) -> None:
+    composer = ComposerPanel(gzs_service)
+    plot = LatentPlotPanel(gzs_service, composer)  # starts projecting the first slot at once
     qtbot.addWidget(composer)
     qtbot.addWidget(plot)
     started = plot._projecting.future
@@ -146,10 +120,10 @@ def test_cancelling_a_projection_leaves_the_plot_empty(qtbot, service) -> None:
     assert not plot.progress.isVisible()
 
 
-def test_a_first_sample_fills_the_plot_while_the_rest_encode(qtbot, service, monkeypatch) -> None:
-    monkeypatch.setattr(service, "preview_points", 40)
-    composer = ComposerPanel(service)
-    plot = LatentPlotPanel(service, composer)
+def test_a_first_sample_fills_the_plot_while_the_rest_encode(qtbot, gzs_service, monkeypatch) -> None:
+    monkeypatch.setattr(gzs_service, "preview_points", 40)
+    composer = ComposerPanel(gzs_service)
+    plot = LatentPlotPanel(gzs_service, composer)
     for w in (composer, plot):
         qtbot.addWidget(w)
         w.show()
@@ -162,17 +136,17 @@ def test_a_first_sample_fills_the_plot_while_the_rest_encode(qtbot, service, mon
 
     monkeypatch.setattr(plot, "_on_projected", record)
     plot.set_slot("letter")
-    qtbot.waitUntil(lambda: plot.projection is not None and plot.point_count() == len(service.dataset),
+    qtbot.waitUntil(lambda: plot.projection is not None and plot.point_count() == len(gzs_service.dataset),
                     timeout=WAIT_MS)
     assert seen[0][0] == 40 and "more coming" in seen[0][1] and seen[0][2]  # the bar stays while the rest encode
-    assert seen[-1][0] == len(service.dataset) and "more coming" not in seen[-1][1] and not seen[-1][2]
+    assert seen[-1][0] == len(gzs_service.dataset) and "more coming" not in seen[-1][1] and not seen[-1][2]
 
 
-def test_cancelling_after_the_first_sample_keeps_it_and_says_so(qtbot, service, monkeypatch) -> None:
-    monkeypatch.setattr(service, "preview_points", 40)
-    monkeypatch.setattr(service, "job_items", 20)  # the rest encodes in several jobs, so a cancel lands between
-    composer = ComposerPanel(service)
-    plot = LatentPlotPanel(service, composer)
+def test_cancelling_after_the_first_sample_keeps_it_and_says_so(qtbot, gzs_service, monkeypatch) -> None:
+    monkeypatch.setattr(gzs_service, "preview_points", 40)
+    monkeypatch.setattr(gzs_service, "job_items", 20)  # the rest encodes in several jobs, so a cancel lands between
+    composer = ComposerPanel(gzs_service)
+    plot = LatentPlotPanel(gzs_service, composer)
     for w in (composer, plot):
         qtbot.addWidget(w)
         w.show()
@@ -193,7 +167,7 @@ def test_cancelling_after_the_first_sample_keeps_it_and_says_so(qtbot, service, 
     assert not plot.progress.isVisible()
 
 
-def test_a_projection_arriving_after_the_dataset_changed_is_dropped(qtbot, panels, service) -> None:
+def test_a_projection_arriving_after_the_dataset_changed_is_dropped(qtbot, composer_and_plot, gzs_service) -> None:
     """A preview queued for the GUI thread just before the service swapped its dataset (the panel has not heard
     of the swap yet) belongs to the old items: it is dropped, not coloured by attributes the new dataset lacks."""
     import threading
@@ -201,12 +175,12 @@ def test_a_projection_arriving_after_the_dataset_changed_is_dropped(qtbot, panel
     from studio.paths import shipped_models
 
     shapes_model = next(p for p in shipped_models() if p.parent.name == "shapes-gzs")
-    _, plot = panels
+    _, plot = composer_and_plot
     old = plot.projection
-    swap = threading.Thread(target=service.load_checkpoint, args=(shapes_model, "shapes:tiny"))
+    swap = threading.Thread(target=gzs_service.load_checkpoint, args=(shapes_model, "shapes:tiny"))
     swap.start()
     swap.join()  # the service has the shapes model and dataset; its dataset_changed relay is still queued
-    assert "font_color" not in service.dataset.schema.names
+    assert "font_color" not in gzs_service.dataset.schema.names
     plot._on_projected("font_color", old, preliminary=True)
     assert plot.projection is old  # nothing new was shown (and nothing raised)
     qtbot.waitUntil(lambda: plot.projection is None or plot.projection is not old, timeout=WAIT_MS)

@@ -9,15 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QToolButton
+from ui_helpers import drop_files
 
 from studio.data.fonts import FontsDataset, builtin_font_dir
 from studio.service.composition import FileSource, ItemSource, LatentSource, MixtureSource, SlotValue
 from studio.service.mined_values import MinedValueStore
-from studio.service.model_service import ModelService
-from studio.ui.composer import ComposerPanel
 from studio.ui.text_panel import TextPanel
 from studio.ui.value_mining import ValueMiningPanel
 
@@ -26,24 +23,8 @@ WAIT_MS = 30_000
 
 
 @pytest.fixture
-def service(ui_service, tiny_gzs_run) -> ModelService:
-    ui_service.load_checkpoint(tiny_gzs_run)
-    return ui_service
-
-
-@pytest.fixture
-def composer(qtbot, service) -> ComposerPanel:
-    widget = ComposerPanel(service)
-    qtbot.addWidget(widget)
-    widget.resize(900, 700)
-    widget.show()
-    qtbot.waitUntil(lambda: widget.image is not None, timeout=WAIT_MS)
-    return widget
-
-
-@pytest.fixture
-def text_panel(qtbot, service, composer) -> TextPanel:
-    panel = TextPanel(service, composer)
+def text_panel(qtbot, gzs_service, composer) -> TextPanel:
+    panel = TextPanel(gzs_service, composer)
     qtbot.addWidget(panel)
     panel.resize(900, 420)
     panel.show()
@@ -69,22 +50,8 @@ def glyph_files(tmp_path: Path) -> list[str]:
     return paths
 
 
-def _drop_files(target, paths: list[str]) -> bool:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
-    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, enter)
-    if not enter.isAccepted():
-        return False
-    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, drop)
-    return True
-
-
 # --- the Text panel ---------------------------------------------------------------------------------------------
-def test_typing_draws_the_line_live_in_the_composers_style(qtbot, text_panel, composer, service, tmp_path) -> None:
+def test_typing_draws_the_line_live_in_the_composers_style(qtbot, text_panel, composer, gzs_service, tmp_path) -> None:
     assert text_panel.isEnabled()
     assert text_panel.text_edit.text() == "ABCDE"  # no starting word fits the alphabet A-E: the alphabet
     text_panel.text_edit.clear()
@@ -100,8 +67,8 @@ def test_typing_draws_the_line_live_in_the_composers_style(qtbot, text_panel, co
         assert glyph.composition.base == composer.composition.base
 
     # a slider in the composer restyles the line: a second font for the font slot, dragged to B
-    other = next(i for i in range(len(service.dataset)) if service.dataset.values(i)["font"] !=
-                 service.dataset.values(composer.composition.base.index)["font"])
+    other = next(i for i in range(len(gzs_service.dataset)) if gzs_service.dataset.values(i)["font"] !=
+                 gzs_service.dataset.values(composer.composition.base.index)["font"])
     composer.set_composition(composer.composition.with_slot("font", SlotValue(b=ItemSource(other))))
     with qtbot.waitSignal(text_panel.line_changed, timeout=WAIT_MS):
         composer.slot_widgets["font"].slider.setValue(1000)
@@ -124,11 +91,11 @@ def test_typing_draws_the_line_live_in_the_composers_style(qtbot, text_panel, co
     assert text_panel.export_button.isEnabled()
 
 
-def test_glyphs_dropped_give_the_alphabet_in_their_font(qtbot, text_panel, composer, service, glyph_files,
+def test_glyphs_dropped_give_the_alphabet_in_their_font(qtbot, text_panel, composer, gzs_service, glyph_files,
                                                         tmp_path) -> None:
     assert not text_panel.use_button.isEnabled() and not text_panel.sheet_button.isEnabled()
     with qtbot.waitSignal(text_panel.sheet_changed, timeout=WAIT_MS):
-        assert _drop_files(text_panel.glyph_zone, glyph_files)
+        assert drop_files(text_panel.glyph_zone, glyph_files)
     sheet = text_panel.sheet
     assert sheet.letters == ("A", "B", "C", "D", "E")
     assert np.array_equal(text_panel.sheet_view.image(), sheet.image)
@@ -160,20 +127,20 @@ def test_glyphs_dropped_give_the_alphabet_in_their_font(qtbot, text_panel, compo
     text_panel.clear_glyphs_button.click()
     assert text_panel.glyphs == [] and text_panel.sheet is None and not text_panel.use_button.isEnabled()
     # only image files are accepted at the drop
-    assert not _drop_files(text_panel.glyph_zone, [str(tmp_path / "readme.txt")])
+    assert not drop_files(text_panel.glyph_zone, [str(tmp_path / "readme.txt")])
 
 
 # --- the Value Mining panel ------------------------------------------------------------------------------------------
 @pytest.fixture
-def mining(qtbot, service, composer, tmp_path) -> ValueMiningPanel:
-    panel = ValueMiningPanel(service, composer, MinedValueStore(tmp_path / "values.json"))
+def mining(qtbot, gzs_service, composer, tmp_path) -> ValueMiningPanel:
+    panel = ValueMiningPanel(gzs_service, composer, MinedValueStore(tmp_path / "values.json"))
     qtbot.addWidget(panel)
     panel.resize(380, 560)
     panel.show()
     return panel
 
 
-def test_mining_combines_directions_jumps_to_centres_and_saves(qtbot, mining, composer, service) -> None:
+def test_mining_combines_directions_jumps_to_centres_and_saves(qtbot, mining, composer, gzs_service) -> None:
     card = composer.slot_widgets["font_color"]
     button = card.findChild(QToolButton, "mineValuesButton")
     assert button is not None  # the card's Directions section opens the panel on its slot
@@ -197,9 +164,9 @@ def test_mining_combines_directions_jumps_to_centres_and_saves(qtbot, mining, co
     assert (step.value, step.combine) == ("blue", (("red", 1.0), ("green", -1.0)))
     assert step.amount == pytest.approx(0.5 * mining._reach(), abs=mining._reach() / 300)
     assert not np.array_equal(composer.image, start)
-    dirs = service.directions("font_color")
+    dirs = gzs_service.directions("font_color")
     got = composer.result.latents["font_color"]
-    base = service.compose(composer.composition.with_slot("font_color", SlotValue())).latents["font_color"]
+    base = gzs_service.compose(composer.composition.with_slot("font_color", SlotValue())).latents["font_color"]
     want = base + step.amount * (dirs.direction("blue") + dirs.direction("red") - dirs.direction("green"))
     assert np.allclose(got, want, atol=1e-4)
     undo_steps = composer.undo_stack.count()
@@ -212,7 +179,7 @@ def test_mining_combines_directions_jumps_to_centres_and_saves(qtbot, mining, co
     qtbot.waitUntil(lambda: mining.saved_list.count() == 1, timeout=WAIT_MS)
     assert mining.saved_list.item(0).text().startswith("plum: slot font_color")
     saved = mining.store.get("plum")
-    assert np.allclose(saved.latent, service.compose(composer.composition).latents["font_color"], atol=1e-5)
+    assert np.allclose(saved.latent, gzs_service.compose(composer.composition).latents["font_color"], atol=1e-5)
 
     # jump to a value's centre
     mining.centre_combo.setCurrentText("green")

@@ -9,11 +9,13 @@ PCA before training, the model's own quadrant codes once it has learnt some (ref
 steps). The mixing rule follows the thesis (Algorithm 1): one candidate per quadrant drawn uniformly from its
 neighbour list; candidates farther than the threshold are skipped; at least one quadrant is kept and at least one
 replaced.
+
+This module holds the method and its options; the candidates and the mixing rule live in mixing_candidates, the
+networks in mixing_networks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,11 +23,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from studio.errors import StudioError
 from studio.methods.base import Batch, Latents, Method, MethodContext, SlotSpec, StepContext
-from studio.methods.blocks import NORMS, make_norm
+from studio.methods.blocks import NORMS
 from studio.methods.config import option
 from studio.methods.losses import (
     PatchCritic,
@@ -34,9 +36,36 @@ from studio.methods.losses import (
     nonsaturating_generator_loss,
     patch_layers,
 )
+from studio.methods.mixing_candidates import (
+    QUADRANTS,
+    SOURCES,
+    CandidateStore,
+    CandidateTable,
+    build_candidates,
+    draw_mix,
+    draw_mixes,
+    nearest_neighbours,
+    pair_targets,
+    pca_project,
+    pixel_mosaic,
+    pixel_quadrant_features,
+    pool_key,
+    quadrant_crops,
+)
+from studio.methods.mixing_networks import (
+    CoordConv,
+    DenseBlock,
+    QuadrantClassifier,
+    QuadrantDecoder,
+    QuadrantEncoder,
+)
 from studio.methods.optimizers import adam
 
-QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
+#: The names importers of this module have always found here (several now live in the modules above).
+__all__ = ["QUADRANTS", "SOURCES", "CandidateStore", "CandidateTable", "CoordConv", "DenseBlock", "MixingConfig",
+           "MixingMethod", "QuadrantClassifier", "QuadrantDecoder", "QuadrantEncoder", "build_candidates", "draw_mix",
+           "draw_mixes", "nearest_neighbours", "pair_targets", "pca_project", "pixel_mosaic",
+           "pixel_quadrant_features", "pool_key", "quadrant_crops"]
 
 
 @dataclass
@@ -79,276 +108,6 @@ class MixingConfig:
                                            "(thesis: 4e-4)", low=0.0)
     beta1: float = option(0.5, "Adam beta1", low=0.0, high=1.0)
     generator_steps: int = option(2, "generator updates per iteration (thesis: 2)", low=1)
-
-
-# --- replacement candidates and the mixing rule (pure functions, used by training and evaluation) --------------
-
-def quadrant_crops(images: Tensor) -> list[Tensor]:
-    """(B, C, H, W) -> the four quadrants, in QUADRANTS order."""
-    h, w = images.shape[-2] // 2, images.shape[-1] // 2
-    return [images[..., :h, :w], images[..., :h, w:], images[..., h:, :w], images[..., h:, w:]]
-
-
-def pca_project(features: Tensor, components: int) -> Tensor:
-    """Centre (N, d) features and keep their top principal components (deterministic: eigenvectors of the
-    covariance, signs fixed)."""
-    x = features.double() - features.double().mean(dim=0, keepdim=True)
-    cov = x.T @ x / max(1, x.shape[0] - 1)
-    values, vectors = torch.linalg.eigh(cov)
-    k = min(components, vectors.shape[1])
-    top = vectors[:, torch.argsort(values, descending=True)[:k]]
-    top = top * torch.sign(top[top.abs().argmax(dim=0), torch.arange(k)])
-    return (x @ top).float()
-
-
-def pixel_quadrant_features(images: Tensor, components: int, side: int = 8) -> Tensor:
-    """Per quadrant, pixels pooled to side x side and reduced by PCA: (4, N, components)."""
-    out = []
-    for crop in quadrant_crops(images.float()):
-        pooled = F.adaptive_avg_pool2d(crop, min(side, crop.shape[-1])).flatten(1)
-        out.append(pca_project(pooled, components))
-    return torch.stack(out)
-
-
-def nearest_neighbours(features: Tensor, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest other rows of (N, d) ``features`` by L2 distance: indices and distances (N, k), nearest first."""
-    n = features.shape[0]
-    if n < 2:
-        raise StudioError("mixing needs at least two training images to find replacement candidates")
-    k = min(k, n - 1)
-    feats = features.float()
-    idx, dist = [], []
-    for start in range(0, n, chunk):
-        d = torch.cdist(feats[start:start + chunk], feats)
-        rows = torch.arange(start, min(n, start + chunk))
-        d[rows - start, rows] = math.inf
-        values, order = torch.topk(d, k, dim=1, largest=False)
-        idx.append(order)
-        dist.append(values)
-    return torch.cat(idx).cpu().numpy().astype(np.int64), torch.cat(dist).cpu().numpy().astype(np.float32)
-
-
-@dataclass
-class CandidateTable:
-    """Replacement candidates for a pool of images: ``index[q, i]`` are the pool positions of the nearest
-    neighbours of image i's quadrant q, ``distance[q, i]`` their distances; ``threshold`` is the farthest a used
-    replacement may be."""
-
-    index: np.ndarray
-    distance: np.ndarray
-    threshold: float
-    source: str
-
-    @property
-    def eligible(self) -> np.ndarray:
-        """Pool positions that have at least one candidate within the threshold (only these can be mixed)."""
-        return np.flatnonzero((self.distance <= self.threshold).any(axis=(0, 2)))
-
-
-def build_candidates(features: Tensor, k: int, threshold: float, quantile: float, source: str) -> CandidateTable:
-    """Candidates from per-quadrant features (4, N, d); a zero ``threshold`` takes the ``quantile`` of all distances."""
-    tables = [nearest_neighbours(features[q], k) for q in range(len(QUADRANTS))]
-    index = np.stack([t[0] for t in tables])
-    distance = np.stack([t[1] for t in tables])
-    tau = float(threshold) if threshold > 0 else float(np.quantile(distance, quantile))
-    return CandidateTable(index, distance, tau, source)
-
-
-def draw_mix(table: CandidateTable, ref: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The thesis' mixing rule for one reference: one candidate per quadrant drawn uniformly from its list; a
-    quadrant is replaced when its candidate is within the threshold; if all four would be, the farthest is kept; if
-    none would be, the nearest admissible candidate of any quadrant replaces its quadrant.
-
-    Returns candidate pool positions (4,) and the replacement mask (4,) bool, with 1 to 3 quadrants replaced.
-    Raises ValueError for a reference that has no candidate within the threshold at all.
-    """
-    k = table.index.shape[2]
-    pick = rng.integers(0, k, size=len(QUADRANTS))
-    quads = np.arange(len(QUADRANTS))
-    cands = table.index[quads, ref, pick].copy()
-    dists = table.distance[quads, ref, pick]
-    mask = dists <= table.threshold
-    if mask.all():
-        mask[int(np.argmax(dists))] = False
-    if not mask.any():
-        flat = table.distance[:, ref, :]
-        q, j = np.unravel_index(int(np.argmin(flat)), flat.shape)
-        if flat[q, j] > table.threshold:
-            raise ValueError(f"pool item {ref} has no replacement candidate within the threshold")
-        cands[q] = table.index[q, ref, j]
-        mask[q] = True
-    return cands, mask
-
-
-def draw_mixes(table: CandidateTable, refs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``draw_mix`` for a batch of references: candidates (B, 4) and masks (B, 4)."""
-    pairs = [draw_mix(table, int(r), rng) for r in refs]
-    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-
-
-def pair_targets(refs: np.ndarray, cands: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Ground truth of the quadrant classifier: ``[b, j, i]`` is 1 when quadrant i of mix b came from candidate j's
-    image (the thesis' Cls(I_mix, I_qj), four binary outputs per pair). Shape (B, 4, 4)."""
-    source = np.where(mask, cands, refs[:, None])
-    return (source[:, None, :] == cands[:, :, None]).astype(np.float32)
-
-
-SOURCES = ("", "pixel PCA", "encoder")
-
-
-def pool_key(data) -> int:
-    """A number that names the training pool (dataset pixels and labels, and which items train)."""
-    h = hashlib.sha256(data.dataset.fingerprint.encode())
-    h.update(np.ascontiguousarray(data.train_indices, dtype=np.int64).tobytes())
-    return int.from_bytes(h.digest()[:8], "little", signed=True)
-
-
-class CandidateStore(nn.Module):
-    """The candidate table as buffers, saved with the weights, so that a resumed run mixes exactly as the
-    uninterrupted run would have (the encoder-made table cannot be recomputed once the encoder has moved on).
-    ``pool_key`` says which training pool the table belongs to; its buffers take whatever size a checkpoint has."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("index", torch.zeros(len(QUADRANTS), 0, 0, dtype=torch.int32))
-        self.register_buffer("distance", torch.zeros(len(QUADRANTS), 0, 0))
-        self.register_buffer("threshold", torch.zeros(()))
-        self.register_buffer("source", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("pool_key", torch.zeros((), dtype=torch.int64))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
-        for name in ("index", "distance"):
-            incoming = state_dict.get(prefix + name)
-            if incoming is not None and incoming.shape != self._buffers[name].shape:
-                old = self._buffers[name]
-                self._buffers[name] = torch.zeros(incoming.shape, dtype=old.dtype, device=old.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def put(self, table: CandidateTable, key: int) -> None:
-        dev = self.threshold.device
-        self.index = torch.as_tensor(table.index, dtype=torch.int32, device=dev)
-        self.distance = torch.as_tensor(table.distance, dtype=torch.float32, device=dev)
-        self.threshold.fill_(table.threshold)
-        self.source.fill_(SOURCES.index(table.source))
-        self.pool_key.fill_(key)
-
-    def get(self, key: int) -> CandidateTable | None:
-        if int(self.source) == 0 or int(self.pool_key) != key or self.index.numel() == 0:
-            return None
-        return CandidateTable(self.index.cpu().numpy().astype(np.int64), self.distance.cpu().numpy(),
-                              float(self.threshold), SOURCES[int(self.source)])
-
-
-# --- networks ------------------------------------------------------------------------------------------------
-
-def _fit_blocks(blocks: tuple, count: int) -> list[int]:
-    values = [int(b) for b in blocks] or [1]
-    return (values + [values[-1]] * count)[:count]
-
-
-def _sn(conv: nn.Module, enabled: bool) -> nn.Module:
-    return nn.utils.parametrizations.spectral_norm(conv) if enabled else conv
-
-
-class CoordConv(nn.Module):
-    """Append x and y coordinate channels in [-1, 1], so convolutions know where in the image they are."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, _, h, w = x.shape
-        ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
-        xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
-        return torch.cat([x, xs, ys], dim=1)
-
-
-class DenseBlock(nn.Module):
-    """Dense layers, each seeing all earlier outputs. Encoder layers: instance norm, ReLU, 3x3 conv; decoder layers:
-    ReLU, (spectral-normalised) 3x3 conv. The encoder's block passes its input on; the decoder's only the new maps."""
-
-    def __init__(self, in_channels: int, layers: int, growth: int, encoder: bool, spectral: bool = False,
-                 norm: str = "instance") -> None:
-        super().__init__()
-        self.keep_input = encoder
-        mods = []
-        for i in range(layers):
-            cin = in_channels + i * growth
-            conv = _sn(nn.Conv2d(cin, growth, 3, padding=1), spectral and not encoder)
-            pre = [make_norm(norm, cin), nn.ReLU()] if encoder else [nn.ReLU()]
-            mods.append(nn.Sequential(*pre, conv))
-        self.layers = nn.ModuleList(mods)
-        self.out_channels = (in_channels if encoder else 0) + layers * growth
-
-    def forward(self, x: Tensor) -> Tensor:
-        feats = [x]
-        for layer in self.layers:
-            feats.append(layer(torch.cat(feats, dim=1)))
-        return torch.cat(feats if self.keep_input else feats[1:], dim=1)
-
-
-class QuadrantEncoder(nn.Module):
-    """CoordConv, 3x3 conv, then dense blocks each followed by a transition down (instance norm, ReLU, 1x1 conv,
-    2x2 max-pool) until the latent grid; a 1x1 conv gives the chunk channels. No fully connected layer, so every
-    grid cell keeps its place (thesis Table 3.1)."""
-
-    def __init__(self, config: MixingConfig, downs: int) -> None:
-        super().__init__()
-        c = config
-        mods: list[nn.Module] = [CoordConv(), nn.Conv2d(5, c.stem_width, 3, padding=1)]
-        channels = c.stem_width
-        self.block_channels: list[int] = []
-        for n in _fit_blocks(c.encoder_blocks, downs):
-            block = DenseBlock(channels, n, c.growth_rate, encoder=True, norm=c.norm)
-            channels = block.out_channels
-            mods += [block, make_norm(c.norm, channels), nn.ReLU(), nn.Conv2d(channels, channels, 1),
-                     nn.MaxPool2d(2)]
-            self.block_channels.append(channels)
-        mods.append(nn.Conv2d(channels, c.chunk_channels, 1))
-        self.net = nn.Sequential(*mods)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.net(images)
-
-
-class QuadrantDecoder(nn.Module):
-    """Mirror of the encoder: transitions up by resize-convolution (nearest x2, 3x3 conv), dense blocks passing on
-    only their new maps, a 1x1 conv to RGB and tanh; spectral norm on every conv (thesis Table 3.3)."""
-
-    def __init__(self, config: MixingConfig, downs: int, block_channels: list[int]) -> None:
-        super().__init__()
-        c = config
-        sn = c.spectral_norm
-        mods: list[nn.Module] = []
-        channels = c.chunk_channels
-        for i, n in enumerate(_fit_blocks(c.decoder_blocks, downs)):
-            up = block_channels[downs - 1 - i]
-            mods += [nn.Upsample(scale_factor=2, mode="nearest"), _sn(nn.Conv2d(channels, up, 3, padding=1), sn)]
-            block = DenseBlock(up, n, c.growth_rate, encoder=False, spectral=sn)
-            mods.append(block)
-            channels = block.out_channels
-        mods += [nn.ReLU(), _sn(nn.Conv2d(channels, 3, 1), sn), nn.Tanh()]
-        self.net = nn.Sequential(*mods)
-
-    def forward(self, grid: Tensor) -> Tensor:
-        return self.net(grid)
-
-
-class QuadrantClassifier(nn.Module):
-    """Given a mix and one replacement image (stacked on the channels), four logits: does quadrant i of the mix
-    come from that image? Replacements keep their place, so the net compares the two images region by region."""
-
-    def __init__(self, width: int, resolution: int) -> None:
-        super().__init__()
-        mods: list[nn.Module] = []
-        channels = 6
-        for i in range(patch_layers(resolution, 4, smallest_map=2)):
-            out = width * 2**i
-            mods += [nn.Conv2d(channels, out, 4, 2, 1), nn.LeakyReLU(0.2)]
-            channels = out
-        self.trunk = nn.Sequential(*mods)
-        self.head = nn.Conv2d(channels, 1, 1)
-
-    def forward(self, mix: Tensor, candidate: Tensor) -> Tensor:
-        f = F.adaptive_avg_pool2d(self.trunk(torch.cat([mix, candidate], dim=1)), 2)
-        return self.head(f).flatten(1)
 
 
 # --- the method ---------------------------------------------------------------------------------------------
@@ -573,13 +332,3 @@ class MixingMethod(Method):
         finally:
             self.train(was_training)
         return torch.stack([ref, recon.clamp(-1, 1), pixel_mosaic(ref, cands, mask), mix.clamp(-1, 1)])
-
-
-def pixel_mosaic(ref: Tensor, cands: Tensor, mask: Tensor) -> Tensor:
-    """The reference with its replaced quadrants pasted, pixel for pixel, from the candidates."""
-    out = ref.clone()
-    h, w = ref.shape[-2] // 2, ref.shape[-1] // 2
-    for q, (r, c) in enumerate([(0, 0), (0, w), (h, 0), (h, w)]):
-        rows = mask[:, q].nonzero().flatten()
-        out[rows, :, r:r + h, c:c + w] = cands[rows, q, :, r:r + h, c:c + w]
-    return out

@@ -6,308 +6,28 @@ only when the view asks for it, off the GUI thread, and kept in a bounded LRU. R
 and old ones dropped, so fast scrolling renders what is on screen now, not what flew past. The layout runs in
 batches, so even a million rows never stall the window. Facet counts are numpy on the code table
 (``studio.ui.facets``); the grid's model is ``studio.ui.thumbnail_model``.
+
+This module builds the browser and follows the service's dataset; its parts live beside it: the filters
+(browser_facets), the selected item's details (browser_details) and the grid view (thumbnail_view).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QPalette
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-import numpy as np
-from PySide6.QtCore import (
-    QItemSelectionModel,
-    QModelIndex,
-    QSize,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QAction, QColor, QIcon, QPalette, QPixmap
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QListView,
-    QMenu,
-    QPushButton,
-    QSizePolicy,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
-
-from studio.data.schema import AttributeSchema
 from studio.service.items import DatasetItems
+from studio.ui.browser_details import ItemDetails
+from studio.ui.browser_facets import FacetPanel
 from studio.ui.facets import FacetIndex, FacetResult
-from studio.ui.image_view import ImageView
-from studio.ui.names import attribute_title
-from studio.ui.thumbnail_model import _DECORATION, ITEM_INDEX_ROLE, ThumbnailCache, ThumbnailModel, render_thumbnails
+from studio.ui.thumbnail_model import ITEM_INDEX_ROLE, ThumbnailCache, ThumbnailModel, render_thumbnails
+from studio.ui.thumbnail_view import ThumbnailView
 from studio.ui.workers import gui_callback
 
-
-# --- widgets ----------------------------------------------------------------------------------------------
-def _swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
-    pixmap = QPixmap(size, size)
-    pixmap.fill(QColor(*rgb))
-    return QIcon(pixmap)
-
-
-class FacetPanel(QWidget):
-    """One drop-down per attribute ("Any" or a value, each with its count) and a Clear button."""
-
-    selection_changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._schema: AttributeSchema | None = None
-        self._combos: list[QComboBox] = []
-        self._labels: list[QLabel] = []
-        self._columns = 0
-        self._grid = QGridLayout()
-        self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setHorizontalSpacing(8)
-        self._grid.setVerticalSpacing(4)
-        self.clear_button = QPushButton("Clear filters")
-        self.clear_button.setToolTip("Show every item again")
-        self.clear_button.clicked.connect(self.clear)
-        self.clear_button.setEnabled(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self._grid)
-
-    def set_schema(self, schema: AttributeSchema | None) -> None:
-        self._grid.removeWidget(self.clear_button)  # kept: it is the panel's own, not the schema's
-        while self._grid.count():
-            item = self._grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self._combos = []
-        self._labels = []
-        self._columns = 0
-        self._schema = schema
-        # a dataset without labels (an unlabelled folder) has nothing to filter by: no idle Clear button either
-        self.clear_button.setVisible(schema is not None and len(schema) > 0)
-        if schema is None:
-            return
-        for attribute in schema:
-            label = QLabel(attribute_title(attribute.name))
-            combo = QComboBox()
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(8)
-            combo.setMaxVisibleItems(20)
-            combo.setToolTip(f"Show only items with this {attribute_title(attribute.name).lower()}")
-            combo.addItem("Any", -1)
-            for code, value in enumerate(attribute.values):
-                if attribute.rgb is not None:
-                    combo.addItem(_swatch(attribute.rgb[code]), value, code)
-                else:
-                    combo.addItem(value, code)
-            combo.currentIndexChanged.connect(self._on_combo_changed)
-            self._combos.append(combo)
-            self._labels.append(label)
-        # Showing or hiding the Clear button above may already have relaid the panel out (a resize event, with no
-        # filters yet): arrange afresh, or the new filters would stay out of the grid, unseen until the splitter
-        # was dragged (issue 17).
-        self._columns = 0
-        self._arrange(self._columns_for(self.width()))
-
-    # --- layout: two columns of filters when wide enough, one when the panel is narrow ---------------------------
-    def _one_column_width(self) -> int:
-        label = max((w.sizeHint().width() for w in self._labels), default=0)
-        combo = max((w.minimumSizeHint().width() for w in self._combos), default=0)
-        return label + self._grid.horizontalSpacing() + combo
-
-    def _columns_for(self, width: int) -> int:
-        if not self._combos:
-            return 1
-        two = 2 * self._one_column_width() + 3 * self._grid.horizontalSpacing()
-        return 2 if width >= two else 1
-
-    def _arrange(self, columns: int) -> None:
-        if columns == self._columns:
-            return
-        self._columns = columns
-        for widget in (*self._labels, *self._combos, self.clear_button):
-            self._grid.removeWidget(widget)
-        for c in range(4):
-            self._grid.setColumnStretch(c, 0)
-        for j, (label, combo) in enumerate(zip(self._labels, self._combos)):
-            r, c = divmod(j, columns)
-            self._grid.addWidget(label, r, 2 * c)
-            self._grid.addWidget(combo, r, 2 * c + 1)
-            self._grid.setColumnStretch(2 * c + 1, 1)
-        r, c = divmod(len(self._combos), columns)
-        self._grid.addWidget(self.clear_button, r, 2 * c + 1)
-
-    def minimumSizeHint(self) -> QSize:
-        """The one-column width: a narrow browser stacks the filters instead of forcing the window wider."""
-        hint = super().minimumSizeHint()
-        if self._combos:
-            hint.setWidth(min(hint.width(), self._one_column_width()))
-        return hint
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._arrange(self._columns_for(event.size().width()))
-
-    def selection(self) -> dict[int, int]:
-        out = {}
-        for j, combo in enumerate(self._combos):
-            code = combo.currentData()
-            if code is not None and code >= 0:
-                out[j] = int(code)
-        return out
-
-    def select(self, attribute: str, value: str | None) -> None:
-        """Choose ``value`` (None: Any) in an attribute's drop-down, by name."""
-        if self._schema is None:
-            return
-        j = self._schema.position(attribute)
-        code = -1 if value is None else self._schema[j].index(value)
-        self._combos[j].setCurrentIndex(self._combos[j].findData(code))
-
-    def clear(self) -> None:
-        changed = False
-        for combo in self._combos:
-            if combo.currentIndex() != 0:
-                combo.blockSignals(True)
-                combo.setCurrentIndex(0)
-                combo.blockSignals(False)
-                changed = True
-        if changed:
-            self._on_combo_changed()
-
-    def show_counts(self, counts: list[np.ndarray], total: int) -> None:
-        """Write ``value (count)`` into each drop-down; values with no items left are greyed out."""
-        if self._schema is None:
-            return
-        for j, (combo, attribute) in enumerate(zip(self._combos, self._schema)):
-            combo.blockSignals(True)
-            combo.setItemText(0, f"Any ({int(counts[j].sum()):,})")
-            model = combo.model()
-            for code, value in enumerate(attribute.values):
-                n = int(counts[j][code])
-                combo.setItemText(code + 1, f"{value} ({n:,})")
-                item = model.item(code + 1) if hasattr(model, "item") else None
-                if item is not None:
-                    item.setEnabled(n > 0 or combo.currentIndex() == code + 1)
-            combo.blockSignals(False)
-        self.clear_button.setEnabled(bool(self.selection()))
-        del total
-
-    def _on_combo_changed(self, *_args) -> None:
-        self.clear_button.setEnabled(bool(self.selection()))
-        self.selection_changed.emit()
-
-
-class ItemDetails(QWidget):
-    """The selected item: a larger picture and its attribute values (colours with a swatch)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.preview = ImageView("Select an item", side=96)
-        self.preview.setFixedSize(104, 104)
-        self.title = QLabel("Click a thumbnail for its attributes")
-        self.title.setWordWrap(True)
-        font = self.title.font()
-        font.setBold(True)
-        self.title.setFont(font)
-        self._form = QFormLayout()
-        self._form.setContentsMargins(0, 0, 0, 0)
-        self._form.setHorizontalSpacing(10)
-        self._form.setVerticalSpacing(2)
-        self._value_labels: dict[str, QLabel] = {}
-        text = QVBoxLayout()
-        text.setContentsMargins(0, 0, 0, 0)
-        text.addWidget(self.title)
-        text.addLayout(self._form)
-        text.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 4, 0, 0)
-        layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(text, 1)
-        self._schema: AttributeSchema | None = None
-
-    def set_schema(self, schema: AttributeSchema | None) -> None:
-        while self._form.rowCount():
-            self._form.removeRow(0)
-        self._value_labels = {}
-        self._schema = schema
-        if schema is None:
-            return
-        for attribute in schema:
-            value = QLabel("–")
-            value.setWordWrap(True)  # long values (folder datasets) wrap instead of widening the browser
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self._value_labels[attribute.name] = value
-            self._form.addRow(attribute_title(attribute.name) + ":", value)
-
-    def show_item(self, dataset: DatasetItems | None, item: int | None) -> None:
-        if dataset is None or item is None:
-            labelled = self._schema is not None and len(self._schema) > 0
-            self.title.setText("Click a thumbnail for its attributes" if labelled or self._schema is None else
-                               "Click a thumbnail to see it larger (this dataset has no attributes)")
-            self.preview.set_image(None)
-            for label in self._value_labels.values():
-                label.setText("–")
-            return
-        self.title.setText(f"Item {item:,}")
-        self.preview.set_image(dataset.image(item))
-        row = dataset.codes[item]
-        for attribute, code in zip(dataset.schema, row):
-            label = self._value_labels.get(attribute.name)
-            if label is None:
-                continue
-            value = attribute.values[int(code)]
-            if attribute.rgb is not None:
-                r, g, b = attribute.rgb[int(code)]
-                label.setText(f'<span style="background-color: rgb({r},{g},{b});">&nbsp;&nbsp;&nbsp;&nbsp;</span>'
-                              f"&nbsp;{value}")
-            else:
-                label.setText(value)
-
-    def value_text(self, attribute: str) -> str:
-        label = self._value_labels.get(attribute)
-        if label is None:
-            return ""
-        return label.text().rsplit("&nbsp;", 1)[-1]
-
-
-class ThumbnailView(QListView):
-    """A wrapping, uniform-size grid with batched layout (a million rows never stall the window)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.ListMode)
-        self.setFlow(QListView.Flow.LeftToRight)
-        self.setWrapping(True)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2048)
-        self.setMovement(QListView.Movement.Static)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setDragEnabled(True)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.setDefaultDropAction(Qt.DropAction.CopyAction)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setSpacing(3)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-
-    def set_thumbnail_size(self, size: int) -> None:
-        self.setIconSize(QSize(size, size))
-        self.verticalScrollBar().setSingleStep(max(8, size // 3))
-
-    def dataChanged(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()) -> None:
-        """A thumbnail arrived: repaint, but skip the relayout QListView does on every change in list mode. Cells
-        are uniform, so nothing moves, and relaying out a million rows (in batches) for each batch of thumbnails
-        would shrink the scroll range to the rows laid out so far and keep the GUI thread busy while scrolling."""
-        if roles and all(int(r) == _DECORATION for r in roles):
-            self.viewport().update()
-            return
-        super().dataChanged(top_left, bottom_right, roles)
+#: The names importers of this module have always found here (several now live in the modules above).
+__all__ = ["ITEM_INDEX_ROLE", "DatasetBrowser", "FacetIndex", "FacetPanel", "FacetResult", "ItemDetails",
+           "ThumbnailCache", "ThumbnailModel", "ThumbnailView", "render_thumbnails"]
 
 
 class DatasetBrowser(QWidget):
@@ -496,7 +216,3 @@ class DatasetBrowser(QWidget):
             menu.addAction(action)
         menu.exec(self.view.viewport().mapToGlobal(pos))
         menu.deleteLater()
-
-
-__all__ = ["ITEM_INDEX_ROLE", "DatasetBrowser", "FacetIndex", "FacetPanel", "FacetResult", "ItemDetails",
-           "ThumbnailCache", "ThumbnailModel", "ThumbnailView", "render_thumbnails"]

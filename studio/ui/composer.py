@@ -36,7 +36,9 @@ from studio.ui.composer_slots import MIN_SLOT_COLUMN, NO_SLOTS, SlotCards, direc
 from studio.ui.composer_sources import THUMB_SIDE, SourceDescriptions, has_any_source
 from studio.ui.encoding_readiness import CANNOT_ENCODE, can_encode, cannot_encode_message
 from studio.ui.names import attribute_title, slot_title
-from studio.ui.slot_widget import AMOUNT_STEPS, T_STEPS, SlotWidget, put_sources
+from studio.ui.slot_directions import AMOUNT_STEPS
+from studio.ui.slot_edits import put_sources
+from studio.ui.slot_widget import T_STEPS, SlotWidget
 from studio.ui.workers import gui_callback, watch
 
 #: The names importers of this module have always found here (several now live in the modules above).

@@ -14,7 +14,7 @@ from studio.errors import StudioError
 from studio.service.composition import FileSource, ItemSource
 from studio.ui.composer_sources import source_files
 from studio.ui.encoding_readiness import can_encode, cannot_encode_message
-from studio.ui.slot_widget import put_sources
+from studio.ui.slot_edits import put_sources
 from studio.ui.workers import watch
 
 
