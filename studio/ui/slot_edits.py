@@ -13,9 +13,6 @@ from PySide6.QtCore import QMimeData
 
 from studio.service.composition import (
     DirectionStep,
-    FileSource,
-    ItemSource,
-    LatentSource,
     MixtureSource,
     SlotValue,
     Source,
@@ -95,15 +92,3 @@ def set_step(value: SlotValue, step: DirectionStep | None) -> SlotValue:
     if step is None or step.amount == 0:
         return replace(value, steps=())
     return replace(value, steps=(step,))
-
-
-def source_kind(source: Source | None) -> str:
-    if source is None:
-        return "empty"
-    if isinstance(source, ItemSource):
-        return "item"
-    if isinstance(source, FileSource):
-        return "file"
-    if isinstance(source, LatentSource):
-        return "latent"
-    return "mixture"

@@ -32,7 +32,6 @@ from studio.ui.slot_edits import (
     remove_part,
     set_step,
     set_weight,
-    source_kind,
     swap_sources,
     with_parts,
 )
@@ -50,7 +49,7 @@ Describer = Callable[[Source], tuple[np.ndarray | None, str, str]]
 #: The names importers of this module have always found here (several now live in the modules above).
 __all__ = ["AMOUNT_STEPS", "LOCK_TIP", "T_STEPS", "WEIGHT_STEPS", "Describer", "MixturePartRow", "SlotWidget",
            "SourceTile", "clear_slot", "drop_payload", "mixture_parts", "put_sources", "remove_part", "set_step",
-           "set_weight", "source_kind", "swap_sources", "with_parts"]
+           "set_weight", "swap_sources", "with_parts"]
 
 
 class SlotWidget(SlotDirections, SlotMixture, QFrame):
