@@ -318,7 +318,7 @@ def test_image_files_are_cropped_resized_and_encoded(service: ModelService, tmp_
 
 # --- projections ------------------------------------------------------------------------------------
 def test_projection_is_fitted_once_reports_progress_and_cancels(service: ModelService):
-    service.job_items = 64
+    service.job_items, service.job_seconds = 64, None  # jobs of exactly 64 items, however fast encoding is
     try:
         with pytest.raises(Cancelled):
             service.project("size", 200, cancel=_set_event())
@@ -342,7 +342,7 @@ def test_projection_is_fitted_once_reports_progress_and_cancels(service: ModelSe
         assert np.allclose(service.project_latent("size", z), small.xy[:4], atol=1e-5)
         assert service.project_latent("size", z[0]).shape == (1, 2)
     finally:
-        service.job_items = ModelService.job_items
+        service.job_items, service.job_seconds = ModelService.job_items, ModelService.job_seconds
     with pytest.raises(StudioError, match="project"):
         service.project_latent("font", np.zeros(service.model.slot("font").size))
 

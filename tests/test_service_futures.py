@@ -4,6 +4,7 @@ the plot's A->B path comes from latents alone, and exports write files off the c
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import CancelledError, Future, wait
 from pathlib import Path
 
@@ -83,6 +84,61 @@ def test_a_failure_reaches_the_future():
 
 
 # --- the model service -----------------------------------------------------------------------------------
+def test_background_jobs_wait_for_a_quiet_spell_after_interactive_ones():
+    """A drag's composes never queue behind long background encodes: those start only once the worker has had
+    no interactive job for idle_gap seconds (ordering checked, not speed)."""
+    worker = InferenceWorker()
+    worker.idle_gap = 0.5
+    events: list[tuple[str, float]] = []
+    try:
+        background_done: Future = Future()
+
+        def background() -> None:
+            events.append(("background", time.monotonic()))
+            return "encoded"
+
+        def run_background() -> None:
+            background_done.set_result(worker.call_when_idle(background))
+
+        jobs = []
+        for _ in range(6):  # a drag: a compose every 30 ms, each starting the clock again
+            jobs.append(worker.submit(lambda: events.append(("compose", time.monotonic()))))
+            if len(jobs) == 1:
+                threading.Thread(target=run_background, daemon=True).start()
+            time.sleep(0.03)
+        assert background_done.result(WAIT) == "encoded"
+        wait(jobs, WAIT)
+        kinds = [k for k, _ in events]
+        assert kinds == ["compose"] * 6 + ["background"]
+        last_compose = max(t for k, t in events if k == "compose")
+        assert events[-1][1] - last_compose >= worker.idle_gap * 0.9
+        cancel = threading.Event()
+        cancel.set()
+        worker.submit(lambda: None).result(WAIT)
+        with pytest.raises(Cancelled):  # a cancelled encode stops waiting for its turn
+            worker.call_when_idle(background, cancel=cancel)
+    finally:
+        worker.shutdown()
+
+
+def test_encode_jobs_are_sized_to_the_time_they_take():
+    from studio.service.encode_pacing import EncodePacer
+
+    pacer = EncodePacer()
+    assert pacer.job_size(512, 0.05) == 32  # nothing measured yet: a short first job
+    assert pacer.job_size(512, None) == 512
+    slow = pacer.timed(lambda missing: (time.sleep(0.002 * len(missing)), {"z": missing})[1])
+    assert slow(np.arange(16))["z"].shape == (16,)
+    assert pacer.seconds_per_item >= 0.002
+    assert pacer.least <= pacer.job_size(512, 0.05) <= 25  # 2 ms or more an item: at most 25 in 50 ms
+    pacer.timed(lambda missing: {"z": missing})(np.arange(4))  # too few to measure: the estimate stays
+    assert pacer.seconds_per_item >= 0.002
+    pacer.seconds_per_item = 1e-6
+    assert pacer.job_size(512, 0.05) == 512
+    pacer.reset()
+    assert pacer.job_size(512, 0.05) == 32
+
+
 def test_compose_latest_delivers_in_order_and_cancels_what_it_skipped(service: ModelService):
     futures = [service.compose_latest(_pair(k / 29), channel="burst-futures") for k in range(30)]
     wait(futures, WAIT)

@@ -3,7 +3,9 @@ of requests per channel.
 
 A single-thread executor keeps every torch call on one thread (no locks around the model, no CUDA context
 hopping). Long work (projections, direction fits, interpolations) runs on ``TaskThreads`` and is cut into short
-worker jobs, so that a slider's compose never waits behind more than one of them. Every long call hands its
+worker jobs, so that a slider's compose never waits behind more than one of them; background jobs
+(``call_when_idle``: encoding thousands of items for a plot) also wait until the worker has had no interactive job
+for ``idle_gap`` seconds, so that a drag never queues behind them at all. Every long call hands its
 caller a ``concurrent.futures.Future``; ``Coalescer`` is the one place where a newer request of a channel
 replaces an older one.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,10 +45,16 @@ class InferenceWorker:
     """A single worker thread; ``call`` from the worker itself runs inline so nested service calls never
     deadlock."""
 
+    #: seconds without an interactive job before a background job may start (a drag sends one every 16-50 ms)
+    idle_gap = 0.25
+
     def __init__(self, name: str = "studio-inference") -> None:
         self._thread_id: int | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._remember)
         self._closed = False
+        self._idle = threading.Condition()
+        self._interactive = 0  # interactive jobs queued or running
+        self._last_interactive = float("-inf")  # when the last one ended (time.monotonic)
 
     def _remember(self) -> None:
         self._thread_id = threading.get_ident()
@@ -64,14 +73,59 @@ class InferenceWorker:
             except BaseException as e:
                 done.set_exception(e)
             return done
-        return self._executor.submit(fn, *args, **kwargs)
+        return self._submit_interactive(fn, *args, **kwargs)
 
     def enqueue(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         """Always queue, even from the worker itself (a job that schedules its successor)."""
         if self._closed:
             raise StudioError("the model service has been shut down")
         try:
-            return self._executor.submit(fn, *args, **kwargs)
+            return self._submit_interactive(fn, *args, **kwargs)
+        except RuntimeError:  # shut down between the check and the submit
+            raise StudioError("the model service has been shut down") from None
+
+    def _submit_interactive(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """Queue a job that background jobs give way to: they wait while it is queued or running, and for
+        ``idle_gap`` seconds after."""
+        with self._idle:
+            self._interactive += 1
+
+        def run() -> T:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._interactive_done()
+
+        try:
+            return self._executor.submit(run)
+        except BaseException:
+            self._interactive_done()
+            raise
+
+    def _interactive_done(self) -> None:
+        with self._idle:
+            self._interactive -= 1
+            self._last_interactive = time.monotonic()
+            self._idle.notify_all()
+
+    def call_when_idle(self, fn: Callable[..., T], *args: Any, cancel: CancelCheck = None) -> T:
+        """Run a background job (one piece of long work) on the worker once it has been free of interactive
+        jobs for ``idle_gap`` seconds, and wait for its result; inline when already on the worker. Raises
+        ``Cancelled`` when ``cancel`` is set while it waits."""
+        if self.on_worker:
+            return fn(*args)
+        with self._idle:
+            while not self._closed:
+                if is_cancelled(cancel):
+                    raise Cancelled("cancelled")
+                quiet = time.monotonic() - self._last_interactive
+                if self._interactive == 0 and quiet >= self.idle_gap:
+                    break
+                self._idle.wait(timeout=min(0.05, max(0.005, self.idle_gap - quiet)))
+        if self._closed:
+            raise StudioError("the model service has been shut down")
+        try:
+            return self._executor.submit(fn, *args).result()
         except RuntimeError:  # shut down between the check and the submit
             raise StudioError("the model service has been shut down") from None
 
@@ -82,7 +136,9 @@ class InferenceWorker:
         return self.submit(fn, *args, **kwargs).result()
 
     def shutdown(self, wait: bool = True) -> None:
-        self._closed = True
+        with self._idle:
+            self._closed = True
+            self._idle.notify_all()
         self._executor.shutdown(wait=wait, cancel_futures=True)
 
 

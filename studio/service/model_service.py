@@ -44,6 +44,7 @@ from studio.service.descriptions import (
     ModelInfo,
 )
 from studio.service.directions import SlotDirections
+from studio.service.encode_pacing import EncodePacer
 from studio.service.frames import FrameCalls
 from studio.service.inference import CancelCheck, Cancelled, Coalescer, InferenceWorker, TaskThreads, is_cancelled
 from studio.service.items import DatasetItems
@@ -76,7 +77,10 @@ class ModelService(FrameCalls):
     runs training jobs. Thread-safe: call it from any thread; torch work is serialised on the inference worker."""
 
     encode_batch = 256  # items per encoder call
-    job_items = 512  # items per worker job in long loops (the most a slider's compose waits behind)
+    job_items = 512  # the most items per worker job in long loops
+    #: seconds one worker job of a long encode aims at (fewer items when encoding is slow: the most a slider's
+    #: compose can wait behind one); None: always ``job_items``
+    job_seconds: float | None = 0.05
     direction_items = 4000  # items per attribute-direction fit
     manifold_items = 2000  # training items whose latents tell where a slot's data lies
     opening_sample = 96  # items tried for the opening composition (encoded and drawn back while a model opens)
@@ -100,6 +104,7 @@ class ModelService(FrameCalls):
         self._lock = threading.RLock()
         self._state = ServiceState()
         self._items_view: DatasetItems | None = None
+        self._pacer = EncodePacer()  # sizes long encodes' worker jobs by time
         self._survey = DataSurvey(self)  # manifolds, the opening item, the typical reconstruction error
         self._fits = SlotFits(self)  # directions and projections (with their PCAs)
         self._splits: dict[tuple[str, float, int], np.ndarray] = {}
@@ -191,6 +196,7 @@ class ModelService(FrameCalls):
     def _set_state(self, loaded: LoadedModel | None, model: ModelInfo | None, dataset: AttributedDataset | None,
                    dataset_info: DatasetInfo | None) -> None:
         self._state = self._state.with_open(loaded, model, dataset, dataset_info, self.cache_dir)
+        self._pacer.reset()
 
     def _train_items(self, state: ServiceState) -> np.ndarray:
         """The training split the model saw (rebuilt from its checkpoint's split settings on the open dataset);
@@ -227,18 +233,22 @@ class ModelService(FrameCalls):
 
     def _encode_items(self, state: ServiceState, indices: np.ndarray, progress: Progress = None,
                       cancel: CancelCheck = None, keep: Keep | None = None) -> dict[str, np.ndarray]:
-        """Encode in worker jobs of ``job_items`` items, checking ``cancel`` between them. ``keep`` trims each
-        chunk (one slot, pooled) so that large spatial latents never pile up for all slots at once."""
+        """Encode as background worker jobs (``call_when_idle``: they give way to composes) of at most
+        ``job_items`` items, fewer where encoding would take longer than ``job_seconds``, checking ``cancel``
+        between them. ``keep`` trims each chunk (one slot, pooled) so that large spatial latents never pile up."""
         cache = state.need_cache()
         parts: list[dict[str, np.ndarray]] = []
-        for start in range(0, len(indices), self.job_items):
+        start = 0
+        while start < len(indices):
             if is_cancelled(cancel):
                 raise Cancelled("cancelled")
-            chunk = indices[start:start + self.job_items]
-            got = self._worker.call(cache.fetch, chunk, lambda missing: self._encode_dataset_now(state, missing))
+            chunk = indices[start:start + self._pacer.job_size(self.job_items, self.job_seconds)]
+            encode = self._pacer.timed(lambda missing: self._encode_dataset_now(state, missing))
+            got = self._worker.call_when_idle(cache.fetch, chunk, encode, cancel=cancel)
             parts.append(keep(got) if keep is not None else got)
+            start += len(chunk)
             if progress is not None:
-                progress(min(1.0, (start + len(chunk)) / max(1, len(indices))))
+                progress(min(1.0, start / max(1, len(indices))))
         if not parts:
             empty = {s.name: np.zeros((0, s.size), np.float32) for s in state.need_model()[1].slots}
             return keep(empty) if keep is not None else empty

@@ -2,7 +2,8 @@
 
     python -m studio.ui.extra_screenshots docs/screenshots
 
-Types a word, drops three glyphs of a font the model never saw (cmr10, rendered through ``fonts=DIR``), mines
+Types a word, drops three glyphs of a font the model never saw (one of this machine's installed fonts that the
+model's dataset lacks, DejaVu Serif Condensed Italic where it is there, rendered through ``fonts=DIR``), mines
 v_blue + v_red - v_green in the font colour slot, and grabs the window and each panel.
 """
 
@@ -18,7 +19,8 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-UNSEEN_FONT = "cmr10"
+# Installed fonts tried in this order for the dropped glyphs; the first the model did not train on is used.
+PREFERRED_UNSEEN = ("DejaVuSerifCondensed-Italic", "DejaVuSansCondensed-Bold", "DejaVuSans-ExtraLight")
 
 
 def _wait(app: QApplication, condition, seconds: float = 900.0) -> None:
@@ -30,20 +32,36 @@ def _wait(app: QApplication, condition, seconds: float = 900.0) -> None:
         time.sleep(0.02)
 
 
-def glyph_images(folder: Path, letters: str = "ACE") -> list[str]:
-    """A few letters in a font the shipped model's fonts:small left out, as PNG files."""
-    from studio.data.fonts import FontsDataset, builtin_font_dir
+def unseen_font(known: set[str], letters: str) -> Path:
+    """An installed font file the model's dataset lacks that draws ``letters``: a font it never saw."""
+    from studio.data.system_fonts import system_font_files
+    from studio.errors import StudioError
 
+    installed = {name: path for name, path in system_font_files(tuple(letters)).items() if name not in known}
+    for name in PREFERRED_UNSEEN:
+        if name in installed:
+            return installed[name]
+    if not installed:
+        raise StudioError("no installed font is new to the model; install one (e.g. fonts-dejavu-extra) to grab "
+                          "the font-from-glyphs screenshot")
+    return installed[sorted(installed)[0]]
+
+
+def glyph_images(folder: Path, known: set[str], letters: str = "ACE") -> list[str]:
+    """A few letters in a font the shipped model never trained on, as PNG files."""
+    from studio.data.fonts import FontsDataset
+
+    font = unseen_font(known, letters)
     fonts = folder / "fonts"
     fonts.mkdir(parents=True, exist_ok=True)
-    shutil.copy(builtin_font_dir() / f"{UNSEEN_FONT}.ttf", fonts)
+    shutil.copy(font, fonts)
     truth = FontsDataset("small", 64, str(fonts))
     s = truth.schema
     paths = []
     for letter in letters:
         row = [s["letter"].index(letter), s["size"].index("large"), s["font_color"].index("blue"),
-               s["background_color"].index("yellow"), s["font"].index(UNSEEN_FONT)]
-        path = folder / f"{UNSEEN_FONT}-{letter}.png"
+               s["background_color"].index("yellow"), s["font"].index(font.stem)]
+        path = folder / f"{font.stem}-{letter}.png"
         Image.fromarray(truth.render_values(row)).save(path)
         paths.append(str(path))
     return paths
@@ -70,7 +88,7 @@ def main(out: Path) -> int:
         window.values_dock.show()
         text, values = window.text_panel, window.values_panel
         text.set_text("BADGE CAFE")
-        text.set_glyphs(glyph_images(Path(tmp)))
+        text.set_glyphs(glyph_images(Path(tmp), set(service.model.schema["font"].values)))
         try:
             _wait(app, lambda: text.sheet is not None and text.line is not None)
         except TimeoutError:

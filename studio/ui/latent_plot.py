@@ -288,6 +288,11 @@ class LatentPlotPanel(SlotProjection, PointColours, CompositionMarkers, Directio
     def point_count(self) -> int:
         return len(self._xy)
 
+    @property
+    def preliminary(self) -> bool:
+        """Whether the plot shows a first sample while the rest of its points still encode."""
+        return self._preliminary
+
     def cancel(self) -> None:
         self._projecting.cancel()
         if self._preliminary and self._projection is not None:
