@@ -121,7 +121,8 @@ class InferenceWorker:
                 quiet = time.monotonic() - self._last_interactive
                 if self._interactive == 0 and quiet >= self.idle_gap:
                     break
-                self._idle.wait(timeout=min(0.05, max(0.005, self.idle_gap - quiet)))
+                # woken when an interactive job ends; the timeout only bounds how late a cancel is seen
+                self._idle.wait(timeout=0.05 if self._interactive else max(0.005, min(0.05, self.idle_gap - quiet)))
         if self._closed:
             raise StudioError("the model service has been shut down")
         try:

@@ -238,12 +238,12 @@ class ModelService(FrameCalls):
         between them. ``keep`` trims each chunk (one slot, pooled) so that large spatial latents never pile up."""
         cache = state.need_cache()
         parts: list[dict[str, np.ndarray]] = []
+        encode = self._pacer.timed(lambda missing: self._encode_dataset_now(state, missing))
         start = 0
         while start < len(indices):
             if is_cancelled(cancel):
                 raise Cancelled("cancelled")
             chunk = indices[start:start + self._pacer.job_size(self.job_items, self.job_seconds)]
-            encode = self._pacer.timed(lambda missing: self._encode_dataset_now(state, missing))
             got = self._worker.call_when_idle(cache.fetch, chunk, encode, cancel=cancel)
             parts.append(keep(got) if keep is not None else got)
             start += len(chunk)

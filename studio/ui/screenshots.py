@@ -126,16 +126,21 @@ def main(argv: list[str] | None = None) -> int:
         browser.facets.clear()
 
         # The composer: every slot from an item (a swap of every attribute), and two slots with a second source
-        # whose sliders sit a quarter of the way to it.
+        # whose sliders sit a quarter of the way to it: the colour slots where there are (a blend of two colours
+        # reads as one; a blend of two letters is neither letter), else the last two.
         from studio.service.composition import Composition, ItemSource, SlotValue
 
         rng = np.random.default_rng(3)
         picks = rng.choice(len(dataset), size=len(slots) + 2, replace=False)
         values = {s: SlotValue(a=ItemSource(int(picks[k]))) for k, s in enumerate(slots)}
-        for k, s in enumerate(slots[:2]):
+        blended = [s for s in slots if "colo" in s][:2] or slots[-2:]
+        for k, s in enumerate(blended):
             values[s] = SlotValue(a=values[s].a, b=ItemSource(int(picks[len(slots) + k])), t=0.25)
+        shown_before = window.composer.result
         window.composer.set_composition(Composition(values), "screenshot composition")
-        wait("the composed image", lambda: window.composer.image is not None)
+        # the opening image stays until the new one arrives (its first compose fits the blended slots' data)
+        wait("the composed image", lambda: window.composer.result is not shown_before
+             and not window.composer.composing)
         wait("the latent plot", lambda: window.latent_plot.point_count() > 0)
         pump(1500)
         save(window.composer, "composer.png")
