@@ -145,3 +145,21 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path, data):
     x = data.images(data.train_indices[:3])
     with torch.no_grad():
         torch.testing.assert_close(a.method.reconstruct(x), b.method.reconstruct(x), rtol=0, atol=0)
+
+
+def test_per_dimension_agreement_sees_a_faint_leak_the_chunk_ratio_misses(data):
+    torch.manual_seed(1)
+    chunk_scale = make_model(data, weight_agreement=1.0)
+    per_dimension = make_model(data, weight_agreement=1.0, agreement_scale="dimension")
+    m, d = chunk_scale.num_attributes, chunk_scale.latent_dim
+    group = torch.randn(8, m + 1, d)
+    for j in range(m):  # partner j shares chunk j with the centre ...
+        group[:, 1 + j] = torch.where(chunk_scale.chunk_mask[j], group[:, 0], group[:, 1 + j])
+    leak = chunk_scale.chunk_mask.float().argmax(dim=1)  # ... but for one faint dimension per chunk, drawn anew
+    group[:, :, leak] = 0.05 * torch.randn(8, m + 1, m)
+    assert float(chunk_scale.chunk_agreement(group)) < 2e-3
+    sizes = chunk_scale.chunk_mask.sum(dim=1).float()
+    expected = float((1.0 / sizes).mean())  # the leaking dimension disagrees like random pairs (ratio ~ 1)
+    assert float(per_dimension.chunk_agreement(group)) == pytest.approx(expected, rel=0.5)
+    assert float(per_dimension.chunk_agreement(group * 100)) == pytest.approx(
+        float(per_dimension.chunk_agreement(group)), rel=1e-4)

@@ -16,7 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
 LEGEND_ROWS = 14         # legend entries at most (then "… N more")
-GROUPS = 24             # colour groups (scatter items); attributes with more values colour the most frequent ones
+GROUPS = 64             # colour groups (scatter items): the full Fonts' 52 letters each get a colour; attributes
+                        # with more values colour the most frequent ones
 OTHER = QColor(150, 150, 150)
 NO_COLOUR = "(none)"
 
@@ -33,7 +34,10 @@ def value_colours(n: int, rgb: tuple[tuple[int, int, int], ...] | None = None) -
         return [QColor(*c) for c in rgb]
     if n <= len(QUALITATIVE):
         return [QColor(c) for c in QUALITATIVE[:n]]
-    return [QColor.fromHsvF((k * 0.618034) % 1.0, 0.65, 0.9) for k in range(n)]
+    # golden-ratio hues, with saturation and brightness stepped too, so values far apart in a long list that land
+    # on near hues still differ
+    return [QColor.fromHsvF((k * 0.618034) % 1.0, (0.55, 0.85, 0.7)[k % 3], (0.95, 0.75, 0.85)[(k // 3) % 3])
+            for k in range(n)]
 
 
 def colour_groups(codes: np.ndarray, values: tuple[str, ...], rgb: tuple[tuple[int, int, int], ...] | None = None,

@@ -174,7 +174,8 @@ class SlotWidget(SlotDirections, SlotMixture, QFrame):
             self.tile_a.show_source(image, caption, tip)
         elif base is not None:
             image, caption, tip = self._describe(base)
-            self.tile_a.show_source(image, "base: " + caption,
+            # "base 268488", not "base: item 268488": a six-digit item of the full Fonts set must fit the tile
+            self.tile_a.show_source(image, "base " + caption.removeprefix("item "),
                                     "empty: this slot takes the base source; drop an item to set it\n" + tip,
                                     dimmed=True)
         else:

@@ -48,8 +48,10 @@ class SourceTile(QFrame):
     def show_source(self, image: np.ndarray | None, caption: str, tooltip: str, dimmed: bool = False) -> None:
         self.view.set_image(image)
         self.view.set_dimmed(dimmed)
-        self.caption.setText(caption)
-        self.setToolTip(tooltip)
+        # a caption wider than the tile loses its middle ("…"), not its ends; the tooltip keeps it whole
+        width = self.caption.width() - 4
+        self.caption.setText(self.caption.fontMetrics().elidedText(caption, Qt.TextElideMode.ElideMiddle, width))
+        self.setToolTip(f"{caption}\n{tooltip}" if caption and self.caption.text() != caption else tooltip)
 
     def _set_highlight(self, on: bool) -> None:
         self.setStyleSheet("QFrame#sourceTile { border: 2px solid palette(highlight); border-radius: 4px; }" if on

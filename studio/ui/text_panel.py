@@ -38,6 +38,7 @@ from studio.service.font_completion import (
     known_font_source,
     morph_sheets,
     nearest_known_font,
+    sheet_grid,
     style_from_files,
     style_with_glyphs,
 )
@@ -51,6 +52,7 @@ STARTING_WORDS = ("Attribute Studio", "BADGE", "CAGED", "FACE", "HELLO")
 TRACKING_STEPS = 40  # slider ticks for tracking 0 .. 0.4 of the height
 MAX_SHOWN_GLYPHS = 8
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp)"
+SCREEN_SHEET_COLUMNS = 26  # letters per row of the sheet shown in the dock (the export keeps its own grid)
 
 
 def starting_text(letters: tuple[str, ...]) -> str:
@@ -370,7 +372,9 @@ class TextPanel(QWidget):
 
     def _on_sheet(self, sheet: Any) -> None:
         self._sheet = sheet
-        self.sheet_view.set_image(sheet.image)
+        # On screen the sheet goes in rows of up to 26 letters: the dock is wide and low, and the export's
+        # near-square grid (13 x 4 for 52 letters) came out a third of the size there.
+        self.sheet_view.set_image(sheet_grid(sheet.tiles, min(SCREEN_SHEET_COLUMNS, len(sheet.tiles))))
         self._sync_buttons()
         self.sheet_changed.emit(sheet)
 
