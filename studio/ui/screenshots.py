@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
         rng = np.random.default_rng(3)
         picks = rng.choice(len(dataset), size=len(slots) + 2, replace=False)
+        # the size slot from a large item where the data say so: a small glyph hides what the other slots do
+        if "size" in slots and "size" in dataset.schema.names and "large" in dataset.schema["size"].values:
+            position, large = dataset.schema.position("size"), dataset.schema["size"].values.index("large")
+            picks[slots.index("size")] = rng.choice(np.flatnonzero(dataset.codes[:, position] == large))
         values = {s: SlotValue(a=ItemSource(int(picks[k]))) for k, s in enumerate(slots)}
         blended = [s for s in slots if "colo" in s][:2] or slots[-2:]
         for k, s in enumerate(blended):
@@ -141,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         # the opening image stays until the new one arrives (its first compose fits the blended slots' data)
         wait("the composed image", lambda: window.composer.result is not shown_before
              and not window.composer.composing)
-        wait("the latent plot", lambda: window.latent_plot.point_count() > 0)
+        # every point, not the first sample the plot shows while the rest encode
+        wait("the latent plot", lambda: window.latent_plot.point_count() > 0 and not window.latent_plot.preliminary,
+             seconds=900)
         pump(1500)
         save(window.composer, "composer.png")
         save(window.latent_plot, "latent_plot.png")
