@@ -42,8 +42,9 @@ T_STEPS = 1000  # the composer's slider resolution (studio.ui.slot_widget.T_STEP
 
 
 class SliderProbe:
-    """Times slider moves to the images they produce. The value an image shows is read back from its latents
-    (the slot's latent is ``(1 - t) a + t b``), so no part of the app needs to be patched or told."""
+    """Times slider moves to the images they produce. The value an image shows is the one its compose request
+    was made for (noted when the service's future finishes); only the request call is wrapped, nothing of the
+    app is changed."""
 
     def __init__(self, composer: Any, slot: str, latent_a: np.ndarray, latent_b: np.ndarray) -> None:
         self.composer = composer
@@ -55,6 +56,7 @@ class SliderProbe:
         self.set_at: dict[int, float] = {}
         self.requested_at: dict[int, float] = {}
         self.shown: list[tuple[float, int, float]] = []  # (time, slider position shown, compose seconds)
+        self._asked: dict[int, int] = {}  # id of a finished compose's result -> the slider position it was asked for
         composer.result_changed.connect(self._on_result)
         # Instrumentation only: note when the composer hands each composition to the service (the call itself
         # is unchanged), to split the latency into GUI work before, the compose, and the way back.
@@ -62,14 +64,27 @@ class SliderProbe:
         original = service.compose_latest
 
         def timed_request(composition: Any, *args: Any, **kwargs: Any) -> Any:
-            t = composition.slot(slot).t
-            self.requested_at[round(t * T_STEPS)] = time.perf_counter()
-            return original(composition, *args, **kwargs)
+            position = round(composition.slot(slot).t * T_STEPS)
+            self.requested_at[position] = time.perf_counter()
+            future = original(composition, *args, **kwargs)
+            future.add_done_callback(lambda f, p=position: self._note_position(f, p))
+            return future
 
         service.compose_latest = timed_request
         self._restore = lambda: delattr(service, "compose_latest")
 
+    def _note_position(self, future: Any, position: int) -> None:
+        """Which slider position a finished compose was asked for (runs on the worker, before the GUI hears)."""
+        if not future.cancelled() and future.exception() is None:
+            self._asked[id(future.result())] = position
+
     def position_of(self, result: Any) -> int:
+        """The slider position ``result`` shows: the one its request was made for; a result the probe did not
+        see asked for is read back from its latent. (Reading every result from its latent fails on the composer's
+        on-data paths, which pull a straying latent off the straight A-B line toward the data.)"""
+        asked = self._asked.pop(id(result), None)
+        if asked is not None:
+            return asked
         z = np.asarray(result.latents[self.slot], np.float64).reshape(-1)
         return round(float((z - self._a) @ self._ab) / self._norm * T_STEPS)
 

@@ -124,6 +124,10 @@ def test_glyphs_dropped_give_the_alphabet_in_their_font(qtbot, text_panel, compo
     text_panel.set_glyphs([str(bad)])
     qtbot.waitUntil(lambda: "notes.png" in text_panel.message.text(), timeout=WAIT_MS)
     assert text_panel.glyphs == glyph_files
+    # a line redrawn afterwards (the composition changed) keeps the refusal in view
+    with qtbot.waitSignal(text_panel.line_changed, timeout=WAIT_MS):
+        text_panel.refresh_line()
+    assert "notes.png" in text_panel.message.text()
     text_panel.clear_glyphs_button.click()
     assert text_panel.glyphs == [] and text_panel.sheet is None and not text_panel.use_button.isEnabled()
     # only image files are accepted at the drop

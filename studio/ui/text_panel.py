@@ -128,6 +128,9 @@ class TextPanel(QWidget):
         self._line: Any = None
         self._sheet: Any = None
         self._model_key: Any = None
+        # why the last glyph files were refused; it stays in the message line (a line redrawn meanwhile must not
+        # wipe it) until glyphs are given or cleared again
+        self._glyph_error: str | None = None
         self._build()
         self.composer.composition_changed.connect(self._on_composition_changed)
         self._relay_model = gui_callback(self._on_model_changed, owner=self)
@@ -250,6 +253,7 @@ class TextPanel(QWidget):
     def set_glyphs(self, paths: list[str]) -> None:
         """Encode the glyph files (off the GUI thread); bad files are named in the message line."""
         paths = [str(Path(p)) for p in paths]
+        self._glyph_error = None
         if not paths:
             self._glyphs = []
             self._sheet = None
@@ -261,7 +265,7 @@ class TextPanel(QWidget):
         self._show_message(f"encoding {len(paths)} glyph image(s)…")
         self.lines.latest("glyphs", lambda _rid: style_from_files(self.service, paths),
                           gui_callback(lambda _style: self._on_glyphs_encoded(paths), owner=self),
-                          gui_callback(self._on_failed, owner=self))
+                          gui_callback(self._on_glyphs_failed, owner=self))
 
     def refresh(self) -> None:
         self.refresh_line()
@@ -365,8 +369,11 @@ class TextPanel(QWidget):
         self.line_view.set_image(result.image)
         h, w = result.image.shape[:2]
         note = result.plan.message()
-        self._show_message(note or f"{len(result.plan.drawn)} glyphs · {w}×{h} px · {result.seconds * 1000:.0f} ms",
-                           error=bool(result.plan.missing))
+        if self._glyph_error is not None:
+            self._show_message(self._glyph_error, error=True)
+        else:
+            self._show_message(note or f"{len(result.plan.drawn)} glyphs · {w}×{h} px · "
+                               f"{result.seconds * 1000:.0f} ms", error=bool(result.plan.missing))
         self._sync_buttons()
         self.line_changed.emit(result)
 
@@ -395,6 +402,10 @@ class TextPanel(QWidget):
 
     def _on_failed(self, error: BaseException) -> None:
         self._show_message(str(error), error=True)
+
+    def _on_glyphs_failed(self, error: BaseException) -> None:
+        self._glyph_error = str(error)
+        self._on_failed(error)
 
     def _show_message(self, text: str, error: bool = False) -> None:
         self.message.setStyleSheet("color: #c0392b;" if error else "color: palette(placeholder-text);")
