@@ -81,3 +81,19 @@ def test_a_side_panel_dragged_shut_is_hidden_and_comes_back(qtbot, ui_service, u
     qtbot.waitUntil(lambda: window.latent_plot.isVisible(), timeout=5_000)
     assert splitter.sizes()[2] >= window.latent_plot.minimumSizeHint().width()
     assert splitter.sizes()[1] >= window.composer.minimumSizeHint().width()
+
+
+def test_a_tile_caption_too_wide_for_it_is_elided_in_the_middle_and_whole_in_the_tooltip(qtbot) -> None:
+    from studio.ui.source_tile import SourceTile
+
+    tile = SourceTile("A", "drop here", lambda: "")
+    qtbot.addWidget(tile)
+    tile.show_source(None, "item 268488", "a dataset item")
+    assert tile.caption.text() == "item 268488"  # six digits fit as they are
+    assert tile.toolTip() == "a dataset item"
+    long = "base: mixture of 12 sources from a folder"
+    tile.show_source(None, long, "the base source")
+    shown = tile.caption.text()
+    assert "…" in shown and shown.startswith("ba") and shown.endswith("er")
+    assert tile.caption.fontMetrics().horizontalAdvance(shown) <= tile.caption.width()
+    assert tile.toolTip() == f"{long}\nthe base source"

@@ -30,6 +30,13 @@ def test_colour_groups_keep_the_most_frequent_values_apart() -> None:
     assert {g[2] for g in groups[:-1]} == {str(v) for v in range(100 - GROUPS + 1, 100)}
 
 
+def test_the_full_fonts_52_letters_each_get_a_colour_of_their_own() -> None:
+    letters = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    groups = colour_groups(np.arange(52).repeat(3), letters)
+    assert [g[2] for g in groups] == list(letters)  # no grey "other"
+    assert len({g[1].rgb() for g in groups}) == 52
+
+
 def test_nearest_point_respects_the_pixel_radius() -> None:
     xy = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
     assert nearest_point(xy, 0.9, 1.05, (0.1, 0.1)) == 1
