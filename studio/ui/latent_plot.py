@@ -60,7 +60,9 @@ from studio.ui.latent_plot_projection import SlotProjection
 from studio.ui.workers import Newest, gui_callback
 
 MAX_POINTS = 20000
-PIXMAP_CACHE_KB = 128 * 1024  # room for GROUPS cached point layers of a large (or HiDPI) plot
+#: room for GROUPS cached point layers of a large (or HiDPI) plot, about 5 MB each (a limit, not an allocation:
+#: a layer is as large as its points' extent on screen)
+PIXMAP_CACHE_KB = GROUPS * 5 * 1024
 
 #: The names importers of this module have always found here (most now live in the modules above).
 __all__ = ["ARROW_SHARE", "DIRECTIONS_TIP", "GROUPS", "HIT_RADIUS_PX", "LEGEND_ROWS", "MAX_POINTS", "NO_COLOUR",
