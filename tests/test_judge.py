@@ -3,6 +3,7 @@ end points, cached per dataset so it trains once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -111,3 +112,14 @@ def test_default_steps_grow_with_the_values_to_read(monkeypatch):
     assert default_steps([66]) == 1600  # twice the reference: four times the steps
     monkeypatch.setattr(judge_module, "DEFAULT_STEPS", 60)  # what the suite runs with: the base scales too
     assert default_steps([10, 3, 5, 5, 10]) == 60 and default_steps([66]) == 200
+
+
+def test_judge_learning_rate_holds_then_falls_to_its_floor():
+    steps = 1000
+    factors = [judge_module.learning_rate_factor(s, steps) for s in range(steps)]
+    held = int(steps * (1 - judge_module.DECAY_FRACTION))
+    assert factors[:held] == [1.0] * held
+    assert all(a >= b for a, b in itertools.pairwise(factors))  # never rises again
+    assert factors[-1] == pytest.approx(judge_module.FINAL_RATE)
+    assert judge_module.FINAL_RATE < factors[held + 150] < 1.0
+    assert judge_module.learning_rate_factor(0, 1) == 1.0  # a one-step judge still takes its step

@@ -64,6 +64,28 @@ def test_layered_decoder_starts_with_flat_layers():
     torch.testing.assert_close(ratio[:, 0], ratio[:, 2], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("texture", [0.0, 0.5])
+def test_layer_texture_bounds_how_far_a_layer_departs_from_its_flat_colour(texture):
+    """With the mask held at 1 the image is the front layer: tanh(flat + residual). A texture bound keeps the
+    residual within +-texture of the flat colour however large the residual convolution's output; without one
+    the residual is free (what let the full-Fonts model paint glyphs around its mask)."""
+    torch.manual_seed(2)
+    decoder = LayeredDecoder(32, 10, width=4, hidden=16, texture=texture)
+    with torch.no_grad():
+        decoder.alpha.weight.zero_()
+        decoder.alpha.bias.fill_(30.0)  # alpha = 1: only the front layer shows
+        decoder.residuals.weight.normal_(0.0, 20.0)
+        z = torch.randn(4, 10)
+        y = decoder(z)
+        front_flat = decoder.colours(z)[:, :3, None, None]
+    departure = (torch.atanh(y.clamp(-0.999999, 0.999999)) - front_flat).abs()
+    if texture > 0:
+        assert float(departure.max()) <= texture + 1e-3
+        assert float(departure.max()) > 0.5 * texture  # the bound is reached, not a flat image
+    else:
+        assert float(departure.max()) > 1.0
+
+
 def test_same_seed_same_network_and_output(data):
     x = data.images(data.train_indices[:4])
     a, b = make_model(data, seed=3).eval(), make_model(data, seed=3).eval()

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from studio.cli.main import main
+from studio.evaluation.judge import JUDGE_VERSION
 from studio.training.model_io import load_model
 
 
@@ -39,4 +40,4 @@ def test_ship_model_trains_the_judge_for_the_steps_asked(tiny_gzs_run, tmp_path,
                  "--judge-steps", "7"]) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["evaluation"]["judge"]["steps"] == 7
-    assert list((tmp_path / "cache" / "evaluation").glob("judge-1-7-*.safetensors"))
+    assert list((tmp_path / "cache" / "evaluation").glob(f"{JUDGE_VERSION}-7-*.safetensors"))

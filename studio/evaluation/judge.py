@@ -42,7 +42,12 @@ from studio.evaluation.zero_shot import (
 from studio.methods.base import Method
 from studio.training.data import to_tensor
 
-JUDGE_VERSION = "judge-1"
+#: "judge-2" (2026-12-06): the heads read a 4x4 pooled map (was 2x2) and the learning rate falls over the last 30%
+#: of the steps. On 4,000 held-out full-Fonts images at 3,500 steps the judge-1 net read letter / size / font
+#: colour / background / font at 0.967 / 0.939 / 0.997 / 1.000 / 0.820, the 4x4 map 0.974 / 0.964 / 0.995 / 0.998
+#: / 0.892 and both changes 0.984 / 0.971 / 1.000 / 1.000 / 0.939 (7,000 steps at a constant rate: 0.985 / 0.977 /
+#: 0.999 / 0.999 / 0.950). A judge that misreads real sizes 6% of the time cannot say whether syntheses reach 0.95.
+JUDGE_VERSION = "judge-2"
 #: Training steps and batch; read at call time, so tests can make the judge cheaper. ``DEFAULT_STEPS`` is what
 #: a set with up to ``REFERENCE_VALUES`` attribute values in all (fonts:small: 33) needs; see ``default_steps``.
 DEFAULT_STEPS = 400
@@ -55,12 +60,17 @@ DEFAULT_ITEMS = 20000
 INPUT_SIDE = 64
 WIDTH = 32
 LEARNING_RATE = 2e-3
+#: The learning rate holds for the first 70% of the steps, then falls linearly to 5% of itself.
+DECAY_FRACTION = 0.3
+FINAL_RATE = 0.05
+#: Side of the pooled feature map the heads read: where a stroke sits and how far it reaches tells size and font.
+POOL_SIDE = 4
 INTERPOLATION_MID = 0.5
 
 
 class JudgeNet(nn.Module):
-    """Three strided convolutions and one more, global pooling, one linear head per attribute: small enough to
-    train in a minute or two on one CPU core at 64 px, enough to read Fonts- and Shapes-like attributes."""
+    """Three strided convolutions and one more, pooling to a 4x4 map, one linear head per attribute: small enough
+    to train in a few minutes on one CPU core at 64 px, enough to read Fonts- and Shapes-like attributes."""
 
     def __init__(self, classes: list[int], width: int = WIDTH) -> None:
         super().__init__()
@@ -71,13 +81,13 @@ class JudgeNet(nn.Module):
             nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.GroupNorm(4, 4 * width), nn.ReLU(),
             nn.Conv2d(4 * width, 4 * width, 3, 1, 1), nn.GroupNorm(4, 4 * width), nn.ReLU(),
         )
-        self.heads = nn.Linear(4 * width * 4, sum(self.classes))
+        self.heads = nn.Linear(4 * width * POOL_SIDE * POOL_SIDE, sum(self.classes))
 
     def forward(self, images: Tensor) -> list[Tensor]:
         """Images in [-1, 1] -> logits per attribute."""
         if images.shape[-1] > INPUT_SIDE:
             images = F.adaptive_avg_pool2d(images, INPUT_SIDE)
-        h = F.adaptive_avg_pool2d(self.features(images), 2).flatten(1)
+        h = F.adaptive_avg_pool2d(self.features(images), POOL_SIDE).flatten(1)
         return list(torch.split(self.heads(h), self.classes, dim=1))
 
     @torch.no_grad()
@@ -107,7 +117,9 @@ def train_judge(images: np.ndarray, labels: np.ndarray, classes: list[int], *, s
     targets = torch.from_numpy(labels.astype(np.int64)).to(device)
     model.train()
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = LEARNING_RATE * learning_rate_factor(step, steps)
             idx = torch.randint(len(pixels), (min(batch, len(pixels)),), generator=generator)
             logits = model(to_tensor(pixels[idx].numpy(), device))
             wanted = targets[idx.to(device)]
@@ -116,6 +128,13 @@ def train_judge(images: np.ndarray, labels: np.ndarray, classes: list[int], *, s
             loss.backward()
             optimizer.step()
     return model.eval()
+
+
+def learning_rate_factor(step: int, steps: int) -> float:
+    """1 for the first ``1 - DECAY_FRACTION`` of the steps, then linearly down to ``FINAL_RATE`` at the last: the
+    constant rate's last steps leave one attribute or another a few points short, run to run."""
+    remaining = (steps - step) / max(1.0, DECAY_FRACTION * steps)
+    return float(min(1.0, max(FINAL_RATE, remaining)))
 
 
 def judge_cache_path(dataset: AttributedDataset, items: np.ndarray, steps: int) -> Path:
@@ -139,9 +158,9 @@ def default_steps(cardinalities: list[int]) -> int:
     """The judge's steps when none are asked for: ``DEFAULT_STEPS`` times the square of how many more values in
     all the set has than ``REFERENCE_VALUES``, to the nearest 100, at most ``MAX_DEFAULT_STEPS``.
 
-    Why the square: on the full Fonts (97 values) 400 steps read real held-out letters 0.10 of the time, 1,200
-    steps 0.86 (font 0.37) and 2,500 steps 0.95 (font 0.71), so the steps needed grow faster than the values;
-    the rule gives 3,500 there (benchmarks/judge_training.py measures it)."""
+    Why the square: on the full Fonts (97 values) the judge-1 net read real held-out letters 0.10 of the time
+    after 400 steps, 0.86 after 1,200 (font 0.37) and 0.95 after 2,500 (font 0.71), so the steps needed grow
+    faster than the values; the rule gives 3,500 there (benchmarks/judge_training.py measures it)."""
     base = DEFAULT_STEPS
     ratio = max(1.0, sum(int(c) for c in cardinalities) / REFERENCE_VALUES)
     steps = base if ratio == 1.0 else max(base, round(base * ratio ** 2 / 100) * 100)

@@ -76,6 +76,10 @@ class GZSConfig:
                           "latent steers every convolution (FiLM, no normalisation) and the image is two colour "
                           "layers through an alpha mask (sharper, learns faster, no droplet artefacts)",
                           choices=DECODERS)
+    layer_texture: float = option(0.0, "with --decoder layered: the most each colour layer's pixels may depart from "
+                                  "the layer's flat colour, before the tanh (0: no bound). A bound leaves the alpha "
+                                  "mask as the only way to draw a shape in another colour than the ground: sharp "
+                                  "mask, flat colours, no stray speckles; photographs need a larger one", low=0.0)
     lr: float = option(1e-4, "Adam learning rate (paper: 1e-4)", low=0.0)
     beta1: float = option(0.9, "Adam beta1 (paper: 0.9)", low=0.0, high=1.0)
     beta2: float = option(0.999, "Adam beta2 (paper: 0.999)", low=0.0, high=1.0)
@@ -205,7 +209,8 @@ class GZSNet(Method):
         self.encoder = ConvEncoder(context.resolution, self.latent_dim, **arch)
         if config.decoder == "layered":
             self.decoder: nn.Module = LayeredDecoder(context.resolution, self.latent_dim, width=config.width,
-                                                     hidden=config.hidden, residual_blocks=config.residual_blocks)
+                                                     hidden=config.hidden, residual_blocks=config.residual_blocks,
+                                                     texture=config.layer_texture)
         else:
             self.decoder = ConvDecoder(context.resolution, self.latent_dim, upsample=config.upsample, **arch)
         mask = torch.zeros(len(sizes), self.latent_dim, dtype=torch.bool)

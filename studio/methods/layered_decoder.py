@@ -16,6 +16,11 @@ normalisation that caused the spikes), the base map gets coordinate channels (Co
 express, and the output is ``alpha * foreground + (1 - alpha) * background``: two colour layers, each a colour
 read from the latent plus a per-pixel residual, composed through a sigmoid mask. A glyph or a sprite on a plain
 ground is then a sharp mask and two flat colours; photographs still fit, through the residuals.
+
+Unbounded residuals let a network ignore the mask: the full-Fonts model of 2026-12-06 paints glyphs with them
+(its mask is nearly flat, the residuals average 6 before the tanh), so a glyph's colour can appear wherever a
+residual fires, e.g. a faint speckle above a letter. ``texture`` bounds each residual (``texture * tanh``), which
+leaves the mask as the only way to draw a shape whose colour differs from the ground.
 """
 
 from __future__ import annotations
@@ -50,11 +55,13 @@ class ModulatedConv(nn.Module):
 
 
 class LayeredDecoder(nn.Module):
-    """Flat latent (B, latent_dim) -> image (B, 3, R, R) in [-1, 1], as two colour layers through an alpha mask."""
+    """Flat latent (B, latent_dim) -> image (B, 3, R, R) in [-1, 1], as two colour layers through an alpha mask;
+    ``texture`` > 0 bounds how far a layer's pixels may depart from its flat colour (before the tanh)."""
 
     def __init__(self, resolution: int, latent_dim: int, width: int = 32, hidden: int = 512,
-                 residual_blocks: int = 1, out_channels: int = 3) -> None:
+                 residual_blocks: int = 1, out_channels: int = 3, texture: float = 0.0) -> None:
         super().__init__()
+        self.texture = float(texture)
         self.side = bottleneck_size(resolution)
         deep = 4 * width
         self.base_channels = deep
@@ -83,5 +90,8 @@ class LayeredDecoder(nn.Module):
             x = layer(self.upsample(x), latent)
         alpha = torch.sigmoid(self.alpha(x))
         flat = self.colours(latent).unsqueeze(-1).unsqueeze(-1)
-        front, back = torch.tanh(flat + self.residuals(x)).chunk(2, dim=1)
+        residual = self.residuals(x)
+        if self.texture > 0:
+            residual = self.texture * torch.tanh(residual)
+        front, back = torch.tanh(flat + residual).chunk(2, dim=1)
         return alpha * front + (1.0 - alpha) * back
