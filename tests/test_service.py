@@ -127,11 +127,20 @@ def test_load_opens_the_models_own_dataset_and_says_so(tiny_gzs_run: Path, tmp_p
         assert info.method == "gzs" and info.can_encode and info.resolution == 32
         assert info.slot_names == list(svc.dataset.schema.names)
         assert info.dataset_warning == ""
+        assert f" · {tiny_gzs_run.name} · step " in info.title  # named by its run, not "last"
         assert seen == ["model gzs", f"dataset {info.dataset_spec}"]
         assert busy[0].startswith("loading") and busy[-1] == ""
         assert svc.dataset_info.fingerprint == info.dataset_fingerprint
     finally:
         svc.shutdown()
+
+
+def test_a_model_is_named_by_its_run_its_shipped_folder_or_its_file():
+    from studio.service.state import model_name
+
+    assert model_name(Path("runs/cpu20/checkpoints/step-00000500.safetensors")) == "cpu20"
+    assert model_name(Path("models/fonts-gzs/model.safetensors")) == "fonts-gzs"  # not "model"
+    assert model_name(Path("downloads/serif-tuned.safetensors")) == "serif-tuned"
 
 
 def test_other_datasets_work_when_their_attributes_match(tiny_gzs_run: Path, tmp_path: Path):

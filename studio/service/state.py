@@ -138,10 +138,20 @@ def dataset_info_for(dataset: AttributedDataset) -> DatasetInfo:
     return DatasetInfo(dataset.spec, len(dataset), dataset.resolution, dataset.schema, dataset.fingerprint)
 
 
+def model_name(path: Path) -> str:
+    """What to call a checkpoint: its run for a run's checkpoint, its folder for a shipped model's generic
+    ``model.safetensors`` (models/fonts-gzs), else the file's own name."""
+    if path.parent.name == "checkpoints":
+        return path.parent.parent.name
+    if path.stem == "model" and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
 def model_info_for(loaded: LoadedModel, fingerprint: str, device: str) -> ModelInfo:
     method = loaded.method
     path = loaded.path
-    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    run = model_name(path)
     title = f"{method.title or method.name} · {run} · step {loaded.step}"
     return ModelInfo(path, method.name, title, list(method.slots), method.context.resolution, method.context.schema,
                      loaded.step, loaded.dataset_spec, loaded.dataset_fingerprint, bool(method.can_encode()),
