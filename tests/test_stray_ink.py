@@ -23,19 +23,18 @@ def test_marks_far_from_ink_count_and_edges_next_to_it_do_not():
     made = truth.clone()
     made[:, :, 2, 4:7] = torch.tensor([1.0, 0.0, 0.0])[:, None]  # three red pixels far above the square
     made[:, :, 13:19, 19:19 + MARGIN] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]  # a stroke a little too wide
-    count, plain = stray_pixels(made, truth, 0.2)
+    count, plain = stray_pixels(made, truth, [0.2])
     assert plain.tolist() == [True]
-    assert count.tolist() == [3]
+    assert count.tolist() == [[3]]
     made[:, :, 25, 25] = 0.6  # 0.1 off the ground: under the 0.2 threshold, over 0.05
-    assert stray_pixels(made, truth, 0.2)[0].tolist() == [3]
-    assert stray_pixels(made, truth, 0.05)[0].tolist() == [4]
-    assert stray_pixels(truth, truth, 0.05)[0].tolist() == [0]
+    assert stray_pixels(made, truth, [0.2, 0.05])[0].tolist() == [[3], [4]]
+    assert stray_pixels(truth, truth, [0.05])[0].tolist() == [[0]]
 
 
 def test_a_target_without_a_plain_ground_is_marked_as_such():
     truth = torch.rand(2, 3, 32, 32)  # noise: no border colour to call the ground
     truth[1] = glyph_on_ground()[0]
-    _, plain = stray_pixels(truth, truth, 0.1)
+    _, plain = stray_pixels(truth, truth, [0.1])
     assert plain.tolist() == [False, True]
 
 

@@ -10,6 +10,7 @@ Targets whose border is not one plain colour (photographs) are left out; with no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from studio.evaluation.suite import EvalContext, EvaluationSkipped, evaluation, text_table
 from studio.evaluation.zero_shot import _queries, _synthesize, attribute_slots_cover_schema, zero_shot_targets
+from studio.training.data import image_border
 
 #: Largest channel difference from the ground (pixels in [0, 1]) that counts as a mark, per reported column.
 THRESHOLDS = (0.1, 0.2)
@@ -33,22 +35,18 @@ VISIBLE_PIXELS = 3
 MANY_PIXELS = 10
 
 
-def _ground_and_plain(truth: Tensor) -> tuple[Tensor, Tensor]:
-    """Per image (N, 3, 1, 1) ground colour, the border's per-channel median, and (N,) whether the border is plain."""
-    border = torch.cat([truth[..., 0, :], truth[..., -1, :], truth[..., :, 0], truth[..., :, -1]], dim=-1)
+def stray_pixels(images: Tensor, truth: Tensor, thresholds: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """(T, N) stray pixels of each image against its true image per threshold, both (N, 3, H, W) in [0, 1], and
+    (N,) whether the true image has a plain ground (the counts mean nothing where it has not)."""
+    border = image_border(truth)
     ground = border.median(dim=-1).values
-    close = (border - ground[..., None]).abs().amax(dim=1) <= INK
-    return ground[..., None, None], close.float().mean(dim=-1) >= PLAIN_BORDER
-
-
-def stray_pixels(images: Tensor, truth: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
-    """(N,) stray pixels of each image against its true image, both (N, 3, H, W) in [0, 1], and (N,) whether the
-    true image has a plain ground (the count means nothing where it has not)."""
-    ground, plain = _ground_and_plain(truth)
+    plain = ((border - ground[..., None]).abs().amax(dim=1) <= INK).float().mean(dim=-1) >= PLAIN_BORDER
+    ground = ground[..., None, None]
     ink = ((truth - ground).abs().amax(dim=1, keepdim=True) > INK).float()
-    near_ink = F.max_pool2d(ink, 2 * MARGIN + 1, stride=1, padding=MARGIN) > 0
-    marked = (images - ground).abs().amax(dim=1, keepdim=True) > threshold
-    return (marked & ~near_ink).sum(dim=(1, 2, 3)), plain
+    away = F.max_pool2d(ink, 2 * MARGIN + 1, stride=1, padding=MARGIN) == 0
+    off = (images - ground).abs().amax(dim=1, keepdim=True)
+    counts = torch.stack([((off > t) & away).sum(dim=(1, 2, 3)) for t in thresholds])
+    return counts, plain
 
 
 def _summary(counts: list[Tensor]) -> dict[str, float]:
@@ -95,11 +93,10 @@ def stray_ink(ctx: EvalContext) -> dict[str, Any]:
         made = {"synthesis": _synthesize(ctx, queries[start:start + ctx.batch_size]),
                 "reconstruction": ctx.decode(ctx.encode(part))}
         for key, images in made.items():
-            images = (images.float().clamp(-1, 1) + 1) / 2
-            for t in THRESHOLDS:
-                n, plain = stray_pixels(images, truth, t)
-                counts[key][t].append(n[plain].cpu())
-        kept += int(plain.sum())
+            n, plain = stray_pixels((images.float().clamp(-1, 1) + 1) / 2, truth, THRESHOLDS)
+            for t, per_image in zip(THRESHOLDS, n):
+                counts[key][t].append(per_image[plain].cpu())
+        kept += int(plain.sum())  # the same truth, so the same plain targets, for syntheses and reconstructions
     if kept == 0:
         raise EvaluationSkipped("no held-out target has a plain ground (one border colour), so stray marks "
                                 "cannot be told from the picture")

@@ -39,6 +39,7 @@ from studio.methods.config import option
 from studio.methods.layered_decoder import LayeredDecoder
 from studio.methods.losses import uniform_cross_entropy
 from studio.methods.optimizers import adam
+from studio.training.data import image_border
 
 if TYPE_CHECKING:
     from studio.training.data import TrainingData
@@ -159,8 +160,7 @@ def foreground(target: Tensor) -> Tensor:
     """How far each pixel is from its image's ground, 0..1, shape (B, 1, H, W): the channel-mean distance to the
     median colour of the image's border, saturating at an eighth of the [-1, 1] range (anti-aliased edges get a
     part). On a plain ground it is the glyph's mask; on a photograph it marks what differs from the frame."""
-    border = torch.cat([target[..., 0, :], target[..., -1, :], target[..., :, 0], target[..., :, -1]], dim=-1)
-    ground = border.median(dim=-1).values[..., None, None]
+    ground = image_border(target).median(dim=-1).values[..., None, None]
     return ((target - ground).abs().mean(dim=-3, keepdim=True) * 4.0).clamp(max=1.0)
 
 

@@ -1,5 +1,5 @@
 """What a method samples its batches from: a dataset, its zero-shot split, and fast tensor access; and the way
-back from tensors to pictures (``to_uint8``, the sample grids' ``tile_grid``)."""
+back from tensors to pictures (``to_uint8``, the sample grids' ``tile_grid``, an image's ``image_border``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
     """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1]."""
     t = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def image_border(images: Tensor) -> Tensor:
+    """(..., C, H, W) -> (..., C, 2H + 2W): the edge pixels, where a glyph's or a sprite's plain ground shows (its
+    median is the ground colour both the foreground weighting and the stray-ink evaluation measure from)."""
+    return torch.cat([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], dim=-1)
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
